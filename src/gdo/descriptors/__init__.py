@@ -1,0 +1,1 @@
+"""gdo.descriptors package."""

@@ -1,0 +1,1 @@
+"""gdo.models package."""

@@ -1,0 +1,1 @@
+"""gdo.selection package."""
