@@ -1,9 +1,48 @@
-"""`gdo ingest` (placeholder: replaced by the module's owner)."""
+"""`gdo ingest POOL... --out DIR`: pool files -> candidates.parquet, rejects.jsonl, ingest.json."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add the command to app."""
+    """Add the ``ingest`` command to ``app``."""
+
+    @app.command("ingest")
+    def ingest_cmd(
+        pool: List[Path] = typer.Argument(..., help="Pool files (JSONL, JSON, Parquet) or saved HF dataset folders."),
+        out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+        media_root: Optional[Path] = typer.Option(
+            None, "--media-root",
+            help="Folder media paths resolve against and are confined to (default: each pool file's folder)."),
+        format: Optional[str] = typer.Option(
+            None, "--format", help="Force a row format: llava_ov, llava_video, llava, sharegpt, openai_content."),
+        frames: int = typer.Option(32, "--frames", min=1, help="T: frames a video is sampled to."),
+        workers: int = typer.Option(1, "--workers", min=1, help="Processes for large JSONL files."),
+        no_probe: bool = typer.Option(False, "--no-probe", help="Do not open media files (no checks, null video facts)."),
+    ) -> None:
+        """Read instruction pools into candidates: one per (user, assistant) turn pair."""
+        from gdo.pool.ingest import ingest, write_ingest
+
+        try:
+            res = ingest(pool, media_root=media_root, fmt=format, frames=frames, probe_media=not no_probe,
+                         workers=workers, progress=False)
+        except ValueError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2)
+        write_ingest(res, out)
+        t = res.stats["totals"]
+        for f, s in res.stats["files"].items():
+            extra = f", file rejected: {s['file_reject']}" if "file_reject" in s else ""
+            typer.echo(f"{f} [{s['format']}]: {s['rows_read']} rows, {s['candidates']} candidates, "
+                       f"{s['rows_rejected']} rows rejected{extra}")
+        reasons = ", ".join(f"{k}={v}" for k, v in t["rejects_by_reason"].items()) or "none"
+        typer.echo(f"total: {t['rows_read']} rows, {t['candidates']} candidates, {t['rows_rejected']} rows rejected "
+                   f"({reasons}); uid collisions: {res.stats['uid_collisions']}; wrote {out}")
+        if res.candidates.num_rows == 0:
+            typer.echo("error: nothing usable was read: no candidate in any pool file (see "
+                       f"{out / 'rejects.jsonl'})", err=True)
+            raise typer.Exit(1)

@@ -1,9 +1,32 @@
-"""`gdo report` (placeholder: replaced by the module's owner)."""
+"""`gdo report`: write a self-contained DIR/report.html from a run folder."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add the command to app."""
+    """Add the ``report`` command to ``app``."""
+
+    @app.command("report")
+    def report_cmd(
+        run_dir: Path = typer.Argument(..., help="Run folder with report.json and selection.jsonl (from `gdo select` or `gdo run`)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write (default DIR/report.html)."),
+        candidates: Optional[Path] = typer.Option(None, "--candidates", help="candidates.parquet (default DIR/candidates.parquet)."),
+        descriptors: Optional[Path] = typer.Option(None, "--descriptors", help="descriptors.parquet (default DIR/descriptors.parquet)."),
+        examples: int = typer.Option(5, "--examples", min=0, help="How many top and bottom candidates to show."),
+        thumbnails: bool = typer.Option(True, "--thumbnails/--no-thumbnails", help="Decode media for frame thumbnails."),
+    ) -> None:
+        """Plots (pool vs subset vs baseline), budget math, constraint status, top/bottom candidates."""
+        from gdo.report import build_report
+
+        try:
+            path = build_report(run_dir, out_path=out, candidates_path=candidates, descriptors_path=descriptors,
+                                n_examples=examples, thumbnails=thumbnails, progress=True)
+        except (ValueError, FileNotFoundError) as e:
+            typer.echo(f"gdo report: error: {e}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(str(path))

@@ -18,9 +18,12 @@ TEMPORAL_WORDS = (
     "before", "after", "then", "while", "during", "first", "next", "finally",
     "sequence", "later", "earlier", "transition", "happen",
 )
+#: A word token (Unicode letters, digits and "_"; RE2's own \w would be ASCII-only).
+WORD_REGEX = r"[\pL\pN_]+"
 TEMPORAL_REGEX = r"(?i)\b(?:" + "|".join(TEMPORAL_WORDS) + r")\b"
 _CHOICE_REGEX = r"(?i)\bchoices?\b"
 _OPTION_LINE_REGEX = r"(?m)^\s*A[.)]"
+_PAPER_MCQ_REGEX = r"(?i:\bchoices?\b)|^\s*A[.)]"
 # Default mode also recognises "(A) ..." option lines and inline "A. x B. y" lists.
 _OPTION_DEFAULT_REGEX = r"(?m)^\s*\(?A[.):]\s*\S|(?s)\bA[.)]\s+\S.*\bB[.)]\s+\S"
 
@@ -46,7 +49,8 @@ def word_counts(texts) -> np.ndarray:
     Returns:
         int64 array of shape (N,).
     """
-    return np.asarray(pc.count_substring_regex(_strings(texts), r"\w+")).astype(np.int64)
+    # RE2's \w is ASCII-only; this class gives Python's Unicode \w (letters, digits, "_").
+    return np.asarray(pc.count_substring_regex(_strings(texts), WORD_REGEX)).astype(np.int64)
 
 
 def lexical_tnc(questions) -> np.ndarray:
@@ -69,15 +73,21 @@ def question_form(questions, mode: str = "default") -> np.ndarray:
     Returns:
         object array of shape (N,) with "MCQ" or "Open".
     """
+    return np.where(mcq_mask(questions, mode), "MCQ", "Open").astype(object)
+
+
+def mcq_mask(questions, mode: str = "default") -> np.ndarray:
+    """Boolean array (N,): True where :func:`question_form` says ``MCQ``."""
     q = _strings(questions)
     if mode == "paper":
-        collapsed = pc.utf8_trim_whitespace(pc.replace_substring_regex(q, r"\s+", " "))
-        hit = pc.or_(pc.match_substring_regex(collapsed, _CHOICE_REGEX),
-                     pc.match_substring_regex(collapsed, _OPTION_LINE_REGEX))
+        # Collapsing whitespace changes neither word boundaries nor where a leading "A." sits, so
+        # the release's test equals: "choice(s)" as a word, or "A." / "A)" after leading whitespace
+        # at the very start. Testing that directly avoids rewriting every question.
+        hit = pc.match_substring_regex(q, _PAPER_MCQ_REGEX)
     else:
         hit = pc.or_(pc.match_substring_regex(q, _CHOICE_REGEX),
                      pc.match_substring_regex(q, _OPTION_DEFAULT_REGEX))
-    return np.where(np.asarray(hit, dtype=bool), "MCQ", "Open").astype(object)
+    return np.asarray(hit, dtype=bool)
 
 
 def _bucketize(values: np.ndarray, edges: tuple, names: tuple) -> np.ndarray:
@@ -128,6 +138,11 @@ def source_group(data_sources) -> np.ndarray:
     """Source group: the data_source up to the first "(" (trimmed) if it has one, else its first
     four "_"-separated parts (GDO_METHOD.md section 5). Missing sources give ""."""
     s = _strings(data_sources)
+    if isinstance(s, pa.ChunkedArray):
+        s = s.combine_chunks()
+    if len(s) > 64:  # few distinct sources: compute on the dictionary, then expand
+        d = pc.dictionary_encode(s)
+        return source_group(d.dictionary)[np.asarray(d.indices)]
     has_paren = np.asarray(pc.match_substring(s, "("), dtype=bool)
     before_paren = pc.utf8_trim_whitespace(pc.replace_substring_regex(s, r"\(.*$", ""))
     first4 = pc.replace_substring_regex(s, r"^((?:[^_]*_){3}[^_]*)_.*$", r"\1")

@@ -1,1 +1,1 @@
-"""gdo.engine package."""
+"""gdo.engine: resumable shard storage (store.py) and local parallel execution (local.py)."""

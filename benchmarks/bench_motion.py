@@ -1,0 +1,99 @@
+"""Benchmark the media stage of `gdo profile` (AMM + frame diversity + visual features + hashes).
+
+Prints JSON lines:
+  {"bench": "motion_per_video", ...}  videos/s decoding + motion on the real clips (1 process)
+  {"bench": "qa_per_video", ...}      the same videos carrying 8 QA each vs 1 QA each through
+                                       profile(descriptors=motion,fields); ratio ~1 because motion
+                                       runs once per distinct video (the release: ~8x)
+  {"bench": "workers", ...}           media stage with 1 and 2 worker processes
+
+Usage: python benchmarks/bench_motion.py [--real DIR] [--max-videos N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+
+def _videos(real: Path, limit: int) -> list[Path]:
+    exts = {".mp4", ".avi", ".webm", ".mkv"}
+    vids = sorted(p for p in real.rglob("*") if p.suffix.lower() in exts)
+    return vids[:limit]
+
+
+def _pool(videos: list[Path], qa_per_video: int) -> pa.Table:
+    from gdo.schema import CANDIDATE_SCHEMA
+
+    rows = []
+    for i, v in enumerate(videos):
+        for j in range(qa_per_video):
+            rows.append({
+                "uid": f"vv::v{i}::t{j}", "row_id": f"v{i}", "turn": j, "source_file": "/bench.jsonl",
+                "file_index": 0, "line": i + 1, "format": "llava_video", "bucket": "short_video",
+                "question": f"What happens in the video? ({j})", "answer": f"Answer {j}.", "user_msg": 2 * j,
+                "asst_msg": 2 * j + 1, "media_kind": "video", "media": [str(v)], "media_raw": [str(v)],
+                "video_key": str(v), "n_frames": None, "native_frames": None, "fps": None, "duration_s": None,
+                "data_source": "bench", "pool_pos": len(rows),
+            })
+    return pa.Table.from_pylist(rows, schema=CANDIDATE_SCHEMA)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--real", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "real")
+    ap.add_argument("--max-videos", type=int, default=40)
+    ap.add_argument("--quick", action="store_true", help="12 videos only")
+    args = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from gdo.descriptors.motion import amm_and_diversity, load_motion_frames
+    from gdo.descriptors.profile import profile
+
+    vids = _videos(args.real, 12 if args.quick else args.max_videos)
+    if not vids:
+        print(json.dumps({"bench": "motion_per_video", "error": f"no videos under {args.real}"}))
+        return
+    import cv2
+
+    cv2.setNumThreads(1)
+    t = time.perf_counter()
+    frames_decoded = 0
+    for v in vids:
+        fr, n = load_motion_frames("video", [str(v)])
+        amm_and_diversity(fr)
+        frames_decoded += n
+    dt = time.perf_counter() - t
+    print(json.dumps({"bench": "motion_per_video", "videos": len(vids), "seconds": round(dt, 3),
+                      "videos_per_s": round(len(vids) / dt, 2), "native_frames": frames_decoded}))
+
+    res = {}
+    for qa in (1, 8):
+        pool = _pool(vids, qa)
+        with tempfile.TemporaryDirectory() as d:
+            t = time.perf_counter()
+            profile(pool, d, descriptors=["motion", "fields"], workers=1)
+            res[qa] = time.perf_counter() - t
+    print(json.dumps({"bench": "qa_per_video", "videos": len(vids), "seconds_1qa": round(res[1], 3),
+                      "seconds_8qa": round(res[8], 3), "candidates_8qa": 8 * len(vids),
+                      "ratio_8qa_over_1qa": round(res[8] / res[1], 3)}))
+
+    pool = _pool(vids, 1)
+    out = {}
+    for w in (1, 2):
+        with tempfile.TemporaryDirectory() as d:
+            t = time.perf_counter()
+            profile(pool, d, descriptors=["motion"], workers=w, shard_sizes={"media": 4})
+            out[w] = time.perf_counter() - t
+    print(json.dumps({"bench": "workers", "videos": len(vids), "seconds_w1": round(out[1], 3),
+                      "seconds_w2": round(out[2], 3), "cpus": os.cpu_count()}))
+
+
+if __name__ == "__main__":
+    main()

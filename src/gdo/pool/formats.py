@@ -1,0 +1,282 @@
+"""Pool file readers and per-file format auto-detection.
+
+Containers: JSONL (one object per line), JSON (an array of objects), Parquet, and Hugging Face
+``save_to_disk`` folders (Arrow IPC files, read with pyarrow; the ``datasets`` package is not
+needed; a DatasetDict folder reads its splits in ``dataset_dict.json`` order).
+
+Row formats (the ``format`` column; all read by the same tolerant normaliser in
+``gdo.pool.candidates``; ``--format`` forces one):
+
+- ``llava_ov``: ``{"id", "images": [path], "messages": [{"role", "content"}], "data_source"}``
+- ``llava_video``: ``{"id", "video_id" | "video", "images": [frame paths] | video file,
+  "messages" | "conversations", "data_source"}`` (``images`` is one frame list = one video)
+- ``llava``: ``{"conversations": [{"from": "human"|"gpt", "value"}], "image" | "video"}``
+- ``sharegpt``: ShareGPT / ms-swift / LLaMA-Factory ``{"messages", "images", "videos"}`` with
+  ``<image>``/``<video>`` tokens
+- ``openai_content``: LLaMA-Factory / OpenAI content lists ``{"type": "text"|"image_url"|..., ...}``
+
+``line`` is the 1-based line of a JSONL file, or the 1-based record index elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import orjson
+
+FORMATS = ("llava_ov", "llava_video", "llava", "sharegpt", "openai_content")
+#: Lines longer than this are rejected (``line_too_long``) without being parsed.
+MAX_LINE_BYTES = 8 << 20
+
+#: A record stream yields (line, record, error): error is (reason, detail) or None.
+Record = tuple[int, Any, "tuple[str, str] | None"]
+
+
+class FormatError(Exception):
+    """A whole file cannot be read (``reason``: unknown_format, malformed_json, unreadable_file)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def detect_container(path: str | os.PathLike) -> str:
+    """Return ``jsonl``, ``json``, ``parquet`` or ``hf_dataset`` for a pool path.
+
+    Raises:
+        FormatError: ``unreadable_file`` (missing) or ``unknown_format``.
+    """
+    p = Path(path)
+    if p.is_dir():
+        if (p / "dataset_dict.json").exists() or (p / "state.json").exists() or any(p.glob("*.arrow")):
+            return "hf_dataset"
+        raise FormatError("unknown_format", f"{p} is a folder but not a saved Hugging Face dataset")
+    if not p.exists():
+        raise FormatError("unreadable_file", f"{p} does not exist")
+    if p.suffix.lower() == ".parquet":
+        return "parquet"
+    if p.suffix.lower() == ".arrow":
+        return "hf_dataset"
+    with open(p, "rb") as f:
+        head = f.read(4096)
+    if head[:4] == b"PAR1":
+        return "parquet"
+    s = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not s:
+        raise FormatError("unknown_format", f"{p} is empty")
+    if s[:1] == b"[":
+        return "json"
+    if s[:1] == b"{":
+        if p.suffix.lower() == ".json":
+            # a .json file may still be JSON Lines; a single object spanning lines is not.
+            first = s.split(b"\n", 1)[0]
+            try:
+                orjson.loads(first)
+                return "jsonl"
+            except orjson.JSONDecodeError:
+                raise FormatError("unknown_format", f"{p}: a JSON object, not an array of rows or JSON Lines") from None
+        return "jsonl"
+    raise FormatError("unknown_format", f"{p}: not JSON, JSON Lines, Parquet or a saved HF dataset")
+
+
+def detect_row_format(records: list[Any]) -> str | None:
+    """Guess the row format from sample records (first decisive record wins); None if no record fits."""
+    for rec in records:
+        if not isinstance(rec, dict):
+            continue
+        msgs = rec.get("messages")
+        conv = rec.get("conversations")
+        conv_list = msgs if isinstance(msgs, list) else conv if isinstance(conv, list) else None
+        if conv_list is None:
+            continue
+        first = next((m for m in conv_list if isinstance(m, dict)), None)
+        if first is not None and isinstance(first.get("content"), list):
+            return "openai_content"
+        if "video_id" in rec or ("video" in rec and "images" in rec):
+            return "llava_video"
+        if isinstance(conv, list) and first is not None and "from" in first:
+            return "llava"
+        if "id" in rec and "data_source" in rec and "images" in rec:
+            return "llava_ov"
+        return "sharegpt"
+    return None
+
+
+def _decode_line(line: bytes, lineno: int, is_last_unterminated: bool, max_line_bytes: int) -> Record:
+    if len(line) > max_line_bytes:
+        return lineno, None, ("line_too_long", f"{len(line)} bytes > limit {max_line_bytes}")
+    try:
+        return lineno, orjson.loads(line), None
+    except orjson.JSONDecodeError as e:
+        if not line.strip():
+            return lineno, None, ("blank_line", "empty or whitespace-only line")
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as u:
+            return lineno, None, ("not_utf8", f"invalid UTF-8 byte at column {u.start + 1}")
+        msg = str(e)
+        if is_last_unterminated:
+            msg = f"last line has no newline and does not parse (truncated file?): {msg}"
+        return lineno, None, ("malformed_json", msg)
+
+
+def iter_jsonl(path: str | os.PathLike, start: int = 0, end: int | None = None, first_line: int = 1,
+               max_line_bytes: int = MAX_LINE_BYTES, chunk_bytes: int = 32 << 20) -> Iterator[Record]:
+    """Yield (line, record, error) for the JSONL lines starting in byte range [start, end).
+
+    ``start`` must be 0 or just after a newline; ``first_line`` is the 1-based number of the line
+    at ``start``. Reads ``chunk_bytes`` at a time (memory-bounded, except for one very long line).
+    """
+    path = os.fspath(path)
+    size = os.path.getsize(path)
+    end = size if end is None else min(end, size)
+    lineno = first_line
+    with open(path, "rb") as f:
+        f.seek(start)
+        pos = start
+        rest = b""
+        while pos < end:
+            buf = f.read(min(chunk_bytes, end - pos))
+            if not buf:
+                break
+            pos += len(buf)
+            data = rest + buf if rest else buf
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest = data
+                continue
+            lines = data[:cut].split(b"\n")
+            rest = data[cut + 1:]
+            loads = orjson.loads
+            for line in lines:
+                if len(line) <= max_line_bytes:
+                    try:
+                        yield lineno, loads(line), None
+                        lineno += 1
+                        continue
+                    except orjson.JSONDecodeError:
+                        pass
+                yield _decode_line(line, lineno, False, max_line_bytes)
+                lineno += 1
+        if rest:
+            yield _decode_line(rest, lineno, pos >= size, max_line_bytes)
+
+
+def jsonl_ranges(path: str | os.PathLike, n: int) -> list[tuple[int, int, int]]:
+    """Split a JSONL file into ``n`` byte ranges on line boundaries: [(start, end, first_line)]."""
+    path = os.fspath(path)
+    size = os.path.getsize(path)
+    if n <= 1 or size < (1 << 20):
+        return [(0, size, 1)]
+    cuts = [0]
+    with open(path, "rb") as f:
+        for i in range(1, n):
+            target = max(size * i // n, cuts[-1])
+            f.seek(target)
+            f.readline()
+            p = f.tell()
+            if p > cuts[-1] and p < size:
+                cuts.append(p)
+    cuts.append(size)
+    out = []
+    line = 1
+    with open(path, "rb") as f:
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            out.append((a, b, line))
+            f.seek(a)
+            remaining = b - a
+            while remaining > 0:
+                chunk = f.read(min(remaining, 64 << 20))
+                if not chunk:
+                    break
+                line += chunk.count(b"\n")
+                remaining -= len(chunk)
+    return out
+
+
+def iter_json_array(path: str | os.PathLike) -> Iterator[Record]:
+    """Yield (index, record, None) for a JSON array file.
+
+    Raises:
+        FormatError: ``malformed_json`` / ``not_utf8`` when the file does not parse (no row can be
+        located in a broken JSON array), ``unknown_format`` when it is not an array.
+    """
+    raw = Path(path).read_bytes()
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as u:
+            raise FormatError("not_utf8", f"invalid UTF-8 at byte {u.start}") from None
+        raise FormatError("malformed_json", str(e)) from None
+    if not isinstance(data, list):
+        raise FormatError("unknown_format", f"top-level JSON is a {type(data).__name__}, not an array of rows")
+    del raw
+    for i, rec in enumerate(data, 1):
+        yield i, rec, None
+
+
+def _arrow_tables(path: Path) -> Iterator[Any]:
+    import pyarrow as pa
+
+    def read(f: Path):
+        try:
+            with pa.memory_map(str(f)) as src:
+                return pa.ipc.open_stream(src).read_all()
+        except pa.ArrowInvalid:
+            with pa.memory_map(str(f)) as src:
+                return pa.ipc.open_file(src).read_all()
+
+    if path.is_file():
+        yield read(path)
+        return
+    if (path / "dataset_dict.json").exists():
+        splits = json.loads((path / "dataset_dict.json").read_text())["splits"]
+        for s in splits:
+            yield from _arrow_tables(path / s)
+        return
+    files: list[Path] = []
+    state = path / "state.json"
+    if state.exists():
+        files = [path / d["filename"] for d in json.loads(state.read_text()).get("_data_files", [])]
+    if not files:
+        files = sorted(path.glob("*.arrow"))
+    for f in files:
+        yield read(f)
+
+
+def iter_table_records(path: str | os.PathLike, container: str, batch_rows: int = 8192) -> Iterator[Record]:
+    """Yield (index, record, None) from a Parquet file or a saved HF dataset, batch by batch."""
+    import pyarrow.parquet as pq
+
+    i = 0
+    if container == "parquet":
+        batches = pq.ParquetFile(os.fspath(path)).iter_batches(batch_size=batch_rows)
+    else:
+        batches = (b for t in _arrow_tables(Path(path)) for b in t.to_batches(max_chunksize=batch_rows))
+    for b in batches:
+        for rec in b.to_pylist():
+            i += 1
+            yield i, rec, None
+
+
+def sample_records(path: str | os.PathLike, container: str, n: int = 64) -> list[Any]:
+    """Up to ``n`` parseable records from the start of a file (for format detection)."""
+    out: list[Any] = []
+    if container == "jsonl":
+        it = iter_jsonl(path, chunk_bytes=1 << 20)
+    elif container == "json":
+        it = iter_json_array(path)
+    else:
+        it = iter_table_records(path, container, batch_rows=n)
+    for _, rec, err in it:
+        if err is None:
+            out.append(rec)
+            if len(out) >= n:
+                break
+    return out

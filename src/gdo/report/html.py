@@ -1,0 +1,697 @@
+"""Self-contained HTML report of a selection run (``DIR/report.html``).
+
+Reads what the earlier stages left in a run folder:
+
+- ``report.json`` (selection: budget math, constraint status, counts, JSD; required),
+- ``selection.jsonl`` (one line per chosen candidate: uid, set gdo|baseline, score, stage; required),
+- ``candidates.parquet`` (ingest; optional but needed for thumbnails and field plots),
+- ``descriptors.parquet`` (profile; optional, needed for descriptor histograms),
+- ``scores.parquet`` (optional: uid, score for every candidate; when absent, the top/bottom lists
+  use the scores in selection.jsonl).
+
+and writes one HTML file with every plot (matplotlib, Agg backend) and every thumbnail embedded
+as a base64 ``data:`` URI; the page references no network resource. Rendering uses jinja2 with
+autoescaping, so pool text cannot inject markup.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from gdo import __version__
+from gdo.utils.io import write_text_atomic
+
+#: Numeric descriptor columns plotted as histograms (descriptors.parquet), with a short meaning.
+HIST_DESCRIPTORS: dict[str, str] = {
+    "vds": "visual dependency, loss_blind - loss_video (nats/token)",
+    "ppl": "perplexity of the answer, exp(loss_video) (log10 axis)",
+    "sc": "self-consistency of 5 sampled answers (Jaccard)",
+    "tnc_judge": "temporal necessity, model judge",
+    "tnc": "temporal necessity (judge when run, else lexical)",
+    "amm": "average motion magnitude (px, Farneback)",
+    "frame_diversity": "mean |gray_t - gray_t-1| / 255",
+    "cluster_rep": "cluster representativeness exp(-d)",
+    "cluster_hard": "1 - cluster_rep",
+    "loss_video": "answer loss with the visual input",
+    "loss_blind": "answer loss without the visual input",
+    "n_frames": "frames the model sees",
+    "duration_s": "video duration (s)",
+}
+
+#: Stratum fields (GDO_METHOD.md section 5), in display order.
+FIELDS = ("bucket", "duration_bucket", "temporal_category", "question_form", "q_len_bucket",
+          "a_len_bucket", "source_group")
+
+_FILES = (
+    ("candidates.parquet", "one row per (question, answer) candidate (ingest)"),
+    ("rejects.jsonl", "rows and candidates that could not be used, with reasons"),
+    ("ingest.json", "per-file ingestion counts"),
+    ("descriptors.parquet", "the descriptors of every candidate (profile)"),
+    ("subset.jsonl", "the GDO subset, rows in the pool's own format"),
+    ("baseline.jsonl", "the Uni-Nx random baseline, same format"),
+    ("selection.jsonl", "one line per chosen candidate: uid, set, score, stage"),
+    ("report.json", "budget math, counts, constraint status (machine-readable)"),
+    ("report.html", "this page"),
+)
+
+
+# ----------------------------------------------------------------------------- inputs
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{i}: not valid JSON ({e.msg})") from e
+    return out
+
+
+def _read_table(path: Path | None) -> pa.Table | None:
+    if path is None or not Path(path).exists():
+        return None
+    return pq.read_table(path)
+
+
+def _first(d: dict[str, Any], *keys: str, default: Any = None) -> Any:
+    """The value of the first key of ``keys`` present in ``d`` (dotted keys walk nested dicts)."""
+    for key in keys:
+        cur: Any = d
+        for part in key.split("."):
+            if isinstance(cur, dict) and part in cur:
+                cur = cur[part]
+            else:
+                break
+        else:
+            return cur
+    return default
+
+
+# ----------------------------------------------------------------------------- formatting
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if v == int(v) and abs(v) < 1e15:
+            return f"{int(v):,}"
+        return f"{v:.4g}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_fmt(x) for x in v)
+    if isinstance(v, dict):
+        return "; ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
+    return str(v)
+
+
+def _flatten(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(d, dict):
+        out: list[tuple[str, Any]] = []
+        for k, v in d.items():
+            out.extend(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return [(prefix, d)]
+
+
+def _png_uri(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _jpeg_uri(arr: np.ndarray) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+# ----------------------------------------------------------------------------- plots
+def descriptor_histograms(pool: dict[str, np.ndarray], subset_mask: np.ndarray) -> tuple[str | None, list[str]]:
+    """Small-multiple histograms, pool vs subset, of each descriptor with data.
+
+    Args:
+        pool: column name -> float array (NaN for null), one value per pool candidate.
+        subset_mask: bool array, True where the candidate is in the subset.
+
+    Returns:
+        (PNG data URI or None when nothing has data, names of descriptors with no data).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    have, missing = [], []
+    for name in HIST_DESCRIPTORS:
+        if name not in pool:
+            continue
+        vals = pool[name]
+        (have if np.isfinite(vals).any() else missing).append(name)
+    if not have:
+        return None, missing
+    ncol = 3
+    nrow = math.ceil(len(have) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 2.7 * nrow), squeeze=False)
+    for ax in axes.flat[len(have):]:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, have):
+        vals = pool[name].astype(float)
+        if name == "ppl":
+            vals = np.where(vals > 0, np.log10(np.where(vals > 0, vals, 1.0)), np.nan)
+        ok = np.isfinite(vals)
+        lo, hi = (float(np.min(vals[ok])), float(np.max(vals[ok])))
+        if hi <= lo:
+            lo, hi = lo - 0.5, hi + 0.5
+        bins = np.linspace(lo, hi, 21)
+        ax.hist(vals[ok], bins=bins, density=True, alpha=0.45, color="#7a8599", label=f"pool (n={int(ok.sum())})")
+        sub = ok & subset_mask
+        if sub.any():
+            ax.hist(vals[sub], bins=bins, density=True, histtype="step", linewidth=2, color="#d9480f",
+                    label=f"subset (n={int(sub.sum())})")
+        ax.set_title(f"{name}: {HIST_DESCRIPTORS[name]}", fontsize=8.5)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    uri = _png_uri(fig)
+    plt.close(fig)
+    return uri, missing
+
+
+def score_plot(stats: dict[str, Any]) -> str | None:
+    """Step histograms of the selection score terms (report.json ``descriptor_stats``), three sets.
+
+    Args:
+        stats: ``descriptor_stats`` of report.json: name -> {bins (21 edges), pool, subset, baseline
+            (20 counts each)}; plots ``score``, ``quality`` and ``vds3p`` when present.
+
+    Returns:
+        PNG data URI, or None when none of them has counts.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in ("score", "quality", "vds3p")
+             if isinstance(stats.get(n), dict) and stats[n].get("bins") and sum(stats[n].get("pool") or []) > 0]
+    if not names:
+        return None
+    titles = {"score": "candidate score (section 5)", "quality": "quality score (section 4)",
+              "vds3p": "vds3' term (section 5)"}
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 2.8), squeeze=False)
+    colors = {"pool": "#7a8599", "subset": "#d9480f", "baseline": "#1c7ed6"}
+    for ax, n in zip(axes.flat, names):
+        st = stats[n]
+        edges = np.asarray(st["bins"], dtype=float)
+        for s in ("pool", "subset", "baseline"):
+            counts = np.asarray(st.get(s) or [], dtype=float)
+            if counts.size != edges.size - 1 or counts.sum() == 0:
+                continue
+            dens = counts / counts.sum()
+            if s == "pool":
+                ax.bar(edges[:-1], dens, width=np.diff(edges), align="edge", color=colors[s], alpha=0.45,
+                       label=f"pool (n={int(counts.sum())})")
+            else:
+                ax.step(edges, np.append(dens, dens[-1]), where="post", color=colors[s], linewidth=2,
+                        label=f"{s} (n={int(counts.sum())})")
+        ax.set_title(titles[n], fontsize=9)
+        ax.set_ylabel("share", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    uri = _png_uri(fig)
+    plt.close(fig)
+    return uri
+
+
+def field_share_plot(fields: dict[str, dict[str, dict[str, int]]]) -> str | None:
+    """Grouped horizontal bars of each field's value shares in pool / subset / baseline.
+
+    Args:
+        fields: field -> set name ("pool", "subset", "baseline") -> value -> count.
+
+    Returns:
+        PNG data URI, or None when there are no fields.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [f for f in fields if fields[f].get("pool")]
+    if not names:
+        return None
+    ncol = 2
+    nrow = math.ceil(len(names) / ncol)
+    heights = [max(len(fields[f]["pool"]), 1) for f in names]
+    fig, axes = plt.subplots(nrow, ncol, figsize=(6.2 * ncol, sum(0.35 * h + 1.0 for h in heights[::ncol]) + 0.5),
+                             squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    colors = {"pool": "#7a8599", "subset": "#d9480f", "baseline": "#1c7ed6"}
+    for ax, f in zip(axes.flat, names):
+        values = list(fields[f]["pool"])
+        y = np.arange(len(values))
+        w = 0.27
+        for j, s in enumerate(("pool", "subset", "baseline")):
+            counts = fields[f].get(s) or {}
+            tot = sum(counts.values())
+            shares = [counts.get(v, 0) / tot if tot else 0.0 for v in values]
+            ax.barh(y + (j - 1) * w, shares, height=w, color=colors[s], label=f"{s} (n={tot})")
+        ax.set_yticks(y, [str(v)[:28] for v in values], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_title(f, fontsize=9)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_xlabel("share", fontsize=7)
+        ax.legend(fontsize=6.5, loc="lower right")
+    fig.tight_layout()
+    uri = _png_uri(fig)
+    plt.close(fig)
+    return uri
+
+
+# ----------------------------------------------------------------------------- thumbnails
+def _fallback_frames(media_kind: str, media: Sequence[str], n: int) -> np.ndarray:
+    """Decode up to ``n`` frames without gdo.pool.media (PIL for images, PyAV for videos)."""
+    from PIL import Image
+
+    if media_kind in ("image", "frames"):
+        paths = list(media)
+        if media_kind == "frames" and len(paths) > n:
+            paths = [paths[round(i * (len(paths) - 1) / (n - 1))] for i in range(n)]
+        return np.stack([np.asarray(Image.open(p).convert("RGB").resize((224, 224))) for p in paths[:n]])
+    import av
+
+    with av.open(media[0]) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    idx = [round(i * (len(frames) - 1) / (n - 1)) for i in range(n)] if len(frames) > n else range(len(frames))
+    return np.stack([np.asarray(Image.fromarray(frames[i]).resize((224, 224))) for i in idx])
+
+
+def thumbnail_strip(media_kind: str, media: Sequence[str], n: int = 4, height: int = 96) -> str | None:
+    """A JPEG data URI of up to ``n`` frames side by side (images: up to ``n`` images), or None.
+
+    Frames come from :func:`gdo.pool.media.load_frames` when available (uniform sampling, the
+    GDO index rule), else from a small PIL/PyAV fallback. Returns None for text-only candidates;
+    raises nothing for unreadable media (returns None).
+    """
+    from PIL import Image
+
+    if media_kind not in ("image", "frames", "video") or not media:
+        return None
+    frames = None
+    try:
+        from gdo.pool.media import load_frames  # type: ignore[attr-defined]
+
+        frames = load_frames(media_kind, list(media), frames=n)
+    except Exception:  # noqa: BLE001 - the ingest module may be absent or reject the call
+        frames = None
+    if frames is None or len(frames) == 0:
+        try:
+            frames = _fallback_frames(media_kind, media, n)
+        except Exception:  # noqa: BLE001 - unreadable media: no thumbnail, the page says so
+            return None
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[None]
+    if len(frames) > n:
+        frames = frames[[round(i * (len(frames) - 1) / (n - 1)) for i in range(n)]]
+    tiles = []
+    for fr in frames:
+        im = Image.fromarray(np.ascontiguousarray(fr[..., :3]).astype(np.uint8))
+        w = max(1, round(im.width * height / im.height))
+        tiles.append(np.asarray(im.resize((min(w, 2 * height), height))))
+    strip = np.concatenate(tiles, axis=1)
+    return _jpeg_uri(strip)
+
+
+# ----------------------------------------------------------------------------- assembly
+_CONSTRAINT_ORDER = ("constraint", "name", "group", "kind", "required", "available", "achieved", "met", "feasible",
+                     "shortfall")
+
+
+def _constraint_table(cons: Any) -> tuple[list[str], list[list[dict[str, Any]]]]:
+    """Normalise report.json's constraint block (list of dicts, or dict name -> dict/value)."""
+    if not cons:
+        return [], []
+    if isinstance(cons, dict):
+        items = []
+        for k, v in cons.items():
+            items.append({"constraint": k, **v} if isinstance(v, dict) else {"constraint": k, "value": v})
+    elif isinstance(cons, list):
+        items = [c if isinstance(c, dict) else {"constraint": c} for c in cons]
+    else:
+        return [], []
+    headers: list[str] = [h for h in _CONSTRAINT_ORDER if any(h in it for it in items)]
+    for it in items:
+        for k in it:
+            if k not in headers:
+                headers.append(k)
+    rows = []
+    for it in items:
+        row = []
+        for h in headers:
+            v = it.get(h)
+            if h == "group" and v == "":
+                v = "(none)"
+            cls = ""
+            if h in ("met", "ok", "satisfied", "status") and v is not None:
+                good = v is True or str(v).lower() in ("met", "ok", "true", "satisfied", "yes")
+                cls = "ok" if good else "bad"
+            row.append({"text": _fmt(v), "num": isinstance(v, (int, float)) and not isinstance(v, bool), "cls": cls})
+        rows.append(row)
+    return headers, rows
+
+
+def _constraint_status(cons: Any) -> tuple[int, int]:
+    """(met, total) over a constraint block; unknown status counts as met."""
+    _, rows = _constraint_table(cons)
+    total = len(rows)
+    bad = sum(1 for r in rows if any(c["cls"] == "bad" for c in r))
+    return total - bad, total
+
+
+def _column_float(t: pa.Table, name: str) -> np.ndarray:
+    col = t.column(name)
+    if pa.types.is_boolean(col.type):
+        col = col.cast(pa.int8())
+    try:
+        arr = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return np.full(t.num_rows, np.nan)
+    return np.asarray(arr, dtype=float)
+
+
+def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
+                 candidates_path: str | Path | None = None, descriptors_path: str | Path | None = None,
+                 n_examples: int = 5, thumbnails: bool = True, progress: bool = False) -> Path:
+    """Write ``run_dir/report.html`` (or ``out_path``) from a run folder; return its path.
+
+    Args:
+        run_dir: folder holding report.json and selection.jsonl (and normally candidates.parquet,
+            descriptors.parquet from the same run).
+        out_path: where to write the HTML (default ``run_dir/report.html``).
+        candidates_path / descriptors_path: override the default ``run_dir/*.parquet`` locations.
+        n_examples: how many top and bottom candidates to show.
+        thumbnails: decode media for frame thumbnails (False: text only, no media access).
+        progress: a tqdm bar over the report's steps (plots, thumbnails, rendering).
+
+    Raises:
+        FileNotFoundError: report.json or selection.jsonl is missing.
+        ValueError: a malformed report.json / selection.jsonl (file and line named).
+    """
+    run = Path(run_dir)
+    rj_path = run / "report.json"
+    sel_path = run / "selection.jsonl"
+    for p in (rj_path, sel_path):
+        if not p.exists():
+            raise FileNotFoundError(f"{p} not found: run `gdo select` (or `gdo run`) into {run} first")
+    try:
+        rj = json.loads(rj_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{rj_path}: not valid JSON ({e})") from e
+    selection = _read_jsonl(sel_path)
+    cand = _read_table(Path(candidates_path) if candidates_path else run / "candidates.parquet")
+    desc = _read_table(Path(descriptors_path) if descriptors_path else run / "descriptors.parquet")
+    scores_t = _read_table(run / "scores.parquet")
+
+    sets: dict[str, dict[str, dict[str, Any]]] = {"gdo": {}, "baseline": {}}
+    for i, s in enumerate(selection, 1):
+        if "uid" not in s:
+            raise ValueError(f"{sel_path}:{i}: missing field 'uid'")
+        sets.setdefault(str(s.get("set", "gdo")), {})[s["uid"]] = s
+    subset_uids, baseline_uids = sets["gdo"], sets["baseline"]
+
+    # ---- pool table: candidates joined with descriptors by uid
+    pool_uids: list[str] = []
+    if cand is not None:
+        pool_uids = cand.column("uid").to_pylist()
+    elif desc is not None:
+        pool_uids = desc.column("uid").to_pylist()
+    pos = {u: i for i, u in enumerate(pool_uids)}
+    n_pool = len(pool_uids)
+    in_sub = np.array([u in subset_uids for u in pool_uids], dtype=bool)
+    in_base = np.array([u in baseline_uids for u in pool_uids], dtype=bool)
+
+    columns: dict[str, np.ndarray] = {}
+    str_cols: dict[str, list[Any]] = {}
+    if desc is not None and n_pool:
+        d_uids = desc.column("uid").to_pylist()
+        order = np.array([pos.get(u, -1) for u in d_uids])
+        keep = order >= 0
+        for name in desc.column_names:
+            if name == "uid":
+                continue
+            col = desc.column(name)
+            if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+                vals: list[Any] = [None] * n_pool
+                for j, v in zip(order[keep], np.asarray(col.to_pylist(), dtype=object)[keep]):
+                    vals[j] = v
+                str_cols[name] = vals
+            else:
+                arr = np.full(n_pool, np.nan)
+                arr[order[keep]] = _column_float(desc, name)[keep]
+                columns[name] = arr
+    if cand is not None:
+        for name in ("bucket", "data_source", "media_kind"):
+            if name in cand.column_names:
+                str_cols.setdefault(name, cand.column(name).to_pylist())
+        for name in ("n_frames", "duration_s"):
+            if name in cand.column_names and name not in columns:
+                columns[name] = _column_float(cand, name)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=4 + 2 * n_examples, desc="report", unit="step", disable=not progress)
+    ds = rj.get("descriptor_stats")
+    scores_plot = score_plot(ds) if isinstance(ds, dict) else None
+    bar.update(1)
+    # ---- descriptor histograms
+    descriptor_plot, missing = (None, [])
+    if columns:
+        descriptor_plot, missing = descriptor_histograms(columns, in_sub)
+    bar.update(1)
+
+    # ---- field distributions (pool / subset / baseline)
+    fields: dict[str, dict[str, dict[str, int]]] = {}
+    for f in FIELDS:
+        vals = str_cols.get(f)
+        if vals is None:
+            continue
+        entry: dict[str, dict[str, int]] = {"pool": {}, "subset": {}, "baseline": {}}
+        for v, s, b in zip(vals, in_sub, in_base):
+            key = "(missing)" if v is None else (str(v) if str(v) != "" else "(none)")
+            entry["pool"][key] = entry["pool"].get(key, 0) + 1
+            if s:
+                entry["subset"][key] = entry["subset"].get(key, 0) + 1
+            if b:
+                entry["baseline"][key] = entry["baseline"].get(key, 0) + 1
+        entry["pool"] = dict(sorted(entry["pool"].items(), key=lambda kv: (-kv[1], kv[0])))
+        fields[f] = entry
+    rj_fields = rj.get("fields")
+    if isinstance(rj_fields, dict) and rj_fields:
+        # the strata fields exactly as selection computed them (mode-aware); overrides ours
+        fields = {}
+        for f, e in rj_fields.items():
+            if isinstance(e, dict) and isinstance(e.get("pool"), dict):
+                pool_c = {("(none)" if k == "" else str(k)): int(v) for k, v in e["pool"].items()}
+                fields[f] = {
+                    "pool": dict(sorted(pool_c.items(), key=lambda kv: (-kv[1], kv[0]))),
+                    "subset": {("(none)" if k == "" else str(k)): int(v) for k, v in (e.get("subset") or {}).items()},
+                    "baseline": {("(none)" if k == "" else str(k)): int(v) for k, v in (e.get("baseline") or {}).items()},
+                }
+    field_plot = field_share_plot(fields) if fields else None
+    bar.update(1)
+    field_tables = []
+    for f, e in fields.items():
+        tots = {s: sum(e[s].values()) for s in e}
+        rows = []
+        for v, c in e["pool"].items():
+            def cell(s: str, v: str = v) -> str:
+                n = e[s].get(v, 0)
+                return f"{n:,} ({100.0 * n / tots[s]:.1f}%)" if tots[s] else "0"
+            rows.append((v, cell("pool"), cell("subset"), cell("baseline")))
+        field_tables.append({"name": f, "rows": rows})
+
+    jsd = _first(rj, "jsd", "js_divergence", "jensen_shannon")
+    jsd_rows = []
+    if isinstance(rj_fields, dict):
+        for f, e in rj_fields.items():
+            if isinstance(e, dict) and "jsd_subset" in e:
+                jsd_rows.append((f, _fmt(e.get("jsd_subset")), _fmt(e.get("jsd_baseline"))))
+    if isinstance(jsd, dict):
+        for f, v in jsd.items():
+            if isinstance(v, dict):
+                jsd_rows.append((f, _fmt(_first(v, "subset", "gdo")), _fmt(v.get("baseline"))))
+            else:
+                jsd_rows.append((f, _fmt(v), "-"))
+
+    # ---- budget, constraints, headline numbers
+    budget = _first(rj, "budget", "budget_math", default={}) or {}
+    budget_rows = [(k, _fmt(v)) for k, v in _flatten(budget)] if isinstance(budget, dict) else [("budget", _fmt(budget))]
+    cons = _first(rj, "constraints", "constraint_status", "feasibility", default=None)
+    constraint_headers, constraints = _constraint_table(cons)
+    met, total = _constraint_status(cons)
+
+    n_pool_rj = _first(rj, "accounting.candidates_in_pool", "budget.N")
+    n_sub = len(subset_uids)
+    n_base = len(baseline_uids)
+    target = _first(rj, "budget.n")
+    preset = _first(rj, "preset", "goal", "preset.name", "config.preset", default="?")
+    if isinstance(preset, dict):
+        preset = preset.get("name", "custom")
+    mode = _first(rj, "mode", "config.mode", default="default")
+    n_pool_show = n_pool or n_pool_rj or 0
+    cards = [
+        {"label": "pool candidates", "value": _fmt(n_pool_show)},
+        {"label": "GDO subset", "value": _fmt(n_sub)},
+        {"label": "Uni-Nx baseline", "value": _fmt(n_base)},
+        {"label": "constraints met", "value": f"{met}/{total}" if total else "-"},
+    ]
+    notes = [str(n) for n in (_first(rj, "notes", default=[]) or []) if n]
+    warnings = [str(w) for w in (_first(rj, "warnings", default=[]) or []) if w]
+    min_count = _first(rj, "budget.n_min_count", "preset.params.min_count")
+    budget_mode = _first(rj, "budget.mode", default="auto")
+    max_ratio = _first(rj, "preset.params.max_ratio")
+    if budget_mode == "fixed":
+        notes.append(f"Budget fixed by --budget: {_fmt(_first(rj, 'budget.requested'))} requested, "
+                     f"{_fmt(target)} used (at most the pool size); the auto-budget rules were not applied.")
+    if isinstance(min_count, (int, float)) and n_pool_show and min_count > n_pool_show:
+        cap = _first(rj, "budget.n_max_ratio")
+        if cap is None and isinstance(max_ratio, (int, float)):
+            cap = math.floor(max_ratio * n_pool_show)
+        notes.append(
+            f"Budget capped by the pool: the preset asks for at least {int(min_count):,} candidates (min_count) "
+            f"but the pool holds {int(n_pool_show):,}, and the auto budget is also capped at max_ratio x N = "
+            f"{_fmt(max_ratio)} x {int(n_pool_show):,}, i.e. {_fmt(cap)}. The presets are sized for pools of "
+            "millions of candidates; on a pool this small use --budget N to choose the subset size.")
+    if isinstance(target, (int, float)) and target == 0 and n_pool_show:
+        warnings.append("The budget is 0, so the subset is empty: the pool is too small for this preset's "
+                        "max_ratio. Re-run with --budget N (for example a third of the pool).")
+    elif isinstance(target, (int, float)) and n_sub < target:
+        warnings.append(f"The subset holds {n_sub:,} candidates, fewer than the budget {int(target):,} "
+                        "(not enough eligible candidates after deduplication, the per-video cap and the "
+                        "video-share bounds; see the constraints).")
+    model_err = str_cols.get("model_error")
+    if model_err is not None:
+        n_err = sum(1 for e in model_err if e)
+        if n_err:
+            warnings.append(f"{n_err:,} candidates have a model error (their model descriptors are null).")
+    model_id = _first(rj, "model", "descriptors.model", default=None)
+    descriptor_note = ""
+    if columns.get("vds") is not None and np.isfinite(columns["vds"]).any():
+        descriptor_note = ("Model descriptors (vds, ppl, sc, tnc_judge, losses) are only as good as the "
+                           "reference model: a tiny random model (the demo) makes them meaningless.")
+
+    # ---- top / bottom candidates
+    score_of: dict[str, float] = {}
+    score_src = "selection.jsonl (chosen candidates only)"
+    if scores_t is not None and "uid" in scores_t.column_names and "score" in scores_t.column_names:
+        score_of = {u: float(s) for u, s in zip(scores_t.column("uid").to_pylist(), scores_t.column("score").to_pylist())
+                    if s is not None}
+        score_src = "scores.parquet (every scored candidate)"
+    else:
+        for s in selection:
+            if s.get("score") is not None and str(s.get("set", "gdo")) == "gdo":
+                score_of[s["uid"]] = float(s["score"])
+    ranked = sorted((u for u in score_of if u in pos), key=lambda u: (-score_of[u], pos[u]))
+    k = min(n_examples, len(ranked) // 2 if len(ranked) >= 2 else len(ranked))
+    top, bottom = ranked[:k], (ranked[-k:][::-1] if k else [])
+    if not ranked and pool_uids:
+        top = [u for u in pool_uids if u in subset_uids][:n_examples]
+    groups = []
+
+    def example(u: str) -> dict[str, Any]:
+        i = pos[u]
+        ex: dict[str, Any] = {"uid": u, "score": f"{score_of[u]:.3f}" if u in score_of else None,
+                              "stage": (subset_uids.get(u) or {}).get("stage"), "in_subset": u in subset_uids,
+                              "bucket": "", "media_kind": "", "question": "", "answer": "", "thumb": None,
+                              "thumb_note": "no visual input"}
+        if cand is not None:
+            row = {c: cand.column(c)[i].as_py() for c in ("bucket", "media_kind", "question", "answer", "media")
+                   if c in cand.column_names}
+            ex.update({c: row.get(c) or "" for c in ("bucket", "media_kind", "question", "answer")})
+            if len(ex["answer"]) > 600:
+                ex["answer"] = ex["answer"][:600] + " ..."
+            if thumbnails and row.get("media"):
+                ex["thumb"] = thumbnail_strip(row.get("media_kind", ""), row["media"])
+                if ex["thumb"] is None:
+                    ex["thumb_note"] = "media could not be read"
+            elif not thumbnails:
+                ex["thumb_note"] = "thumbnails disabled"
+        parts = []
+        for name in ("vds", "ppl", "sc", "tnc", "tnc_judge", "amm", "frame_diversity", "cluster_rep"):
+            arr = columns.get(name)
+            if arr is not None and np.isfinite(arr[i]):
+                parts.append(f"{name} {arr[i]:.3g}")
+        ex["desc"] = " · ".join(parts)
+        bar.update(1)
+        return ex
+
+    if top:
+        groups.append({"title": f"Top {len(top)} by score", "entries": [example(u) for u in top]})
+    if bottom:
+        groups.append({"title": f"Bottom {len(bottom)} by score", "entries": [example(u) for u in bottom]})
+    examples_note = (f"Candidate scores (GDO_METHOD.md section 5) from {score_src}; thumbnails show up to "
+                     "four uniformly sampled frames (or the candidate's images).")
+
+    files = [(name, what) for name, what in _FILES if (run / name).exists() or name == "report.html"]
+    for p in sorted(run.glob("exports/*")) if (run / "exports").is_dir() else []:
+        files.append((f"exports/{p.name}", "trainer export (see README, 'Exports')"))
+
+    ctx = {
+        "title": f"preset {preset} · mode {mode}" + (f" · model {model_id}" if isinstance(model_id, str) else ""),
+        "cards": cards, "notes": notes, "warnings": warnings,
+        "budget_rows": budget_rows, "constraint_headers": constraint_headers, "constraints": constraints,
+        "scores_plot": scores_plot, "descriptor_plot": descriptor_plot, "missing_descriptors": missing, "descriptor_note": descriptor_note,
+        "field_plot": field_plot, "field_tables": field_tables, "jsd_rows": jsd_rows,
+        "example_groups": groups, "examples_note": examples_note, "files": files, "version": __version__,
+    }
+    bar.total = bar.n + 1
+    html = render(ctx)
+    out = Path(out_path) if out_path else run / "report.html"
+    write_text_atomic(out, html)
+    bar.update(1)
+    bar.close()
+    return out
+
+
+def render(context: dict[str, Any]) -> str:
+    """Render the report template with jinja2 (autoescaping on) and return the HTML text."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    env = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
+                      autoescape=True, undefined=StrictUndefined, trim_blocks=False)
+    return env.get_template("report.html.j2").render(**context)
+
+
+def iter_img_sources(html: str) -> Iterable[str]:
+    """Yield the ``src`` of every ``<img>`` in ``html`` (used by tests and `gdo report --check`)."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class _P(HTMLParser):
+        def handle_starttag(self, tag, attrs):  # noqa: D401 - HTMLParser hook
+            if tag == "img":
+                found.append(dict(attrs).get("src") or "")
+
+    _P().feed(html)
+    return iter(found)

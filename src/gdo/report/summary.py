@@ -1,0 +1,63 @@
+"""Plain-text end-of-run summary (printed by `gdo run`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from gdo.report.html import _constraint_status, _constraint_table, _first
+
+
+def run_summary(run_dir: str | Path, *, n_candidates: int | None = None, n_rejects: int | None = None,
+                exports: list[Path] | None = None, elapsed_s: float | None = None) -> str:
+    """A short human summary of a finished run folder (sizes, constraint status, where files are).
+
+    Args:
+        run_dir: the run folder (report.json and selection.jsonl must exist).
+        n_candidates / n_rejects: counts from ingestion, when known.
+        exports: export files written.
+        elapsed_s: wall time of the run.
+
+    Raises:
+        FileNotFoundError: report.json or selection.jsonl is missing.
+    """
+    run = Path(run_dir)
+    rj = json.loads((run / "report.json").read_text(encoding="utf-8"))
+    n_sub = n_base = 0
+    with open(run / "selection.jsonl", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                s = json.loads(line)
+                if s.get("set", "gdo") == "baseline":
+                    n_base += 1
+                else:
+                    n_sub += 1
+    cons = _first(rj, "constraints", "constraint_status", "feasibility")
+    met, total = _constraint_status(cons)
+    lines = ["", "gdo run finished" + (f" in {elapsed_s:.1f} s" if elapsed_s is not None else "")]
+    if n_candidates is not None:
+        lines.append(f"  candidates : {n_candidates:,}" + (f" ({n_rejects:,} rejects, see rejects.jsonl)" if n_rejects else ""))
+    b = rj.get("budget") or {}
+    if isinstance(b, dict) and "n" in b:
+        how = "fixed by --budget" if b.get("mode") == "fixed" else "auto"
+        lines.append(f"  budget     : {b['n']:,} ({how}; pool N = {b.get('N', '?'):,})")
+        if b.get("n") == 0 and b.get("N"):
+            lines.append("    the auto budget is 0: the pool is too small for the preset's max_ratio; "
+                         "re-run with --budget N")
+    lines.append(f"  subset     : {n_sub:,}  (subset.jsonl)")
+    lines.append(f"  baseline   : {n_base:,}  (baseline.jsonl)")
+    if total:
+        lines.append(f"  constraints: {met}/{total} met")
+        _, rows = _constraint_table(cons)
+        for r in rows:
+            if any(c["cls"] == "bad" for c in r):
+                lines.append("    unmet: " + " | ".join(c["text"] for c in r))
+    for n in _first(rj, "notes", default=[]) or []:
+        lines.append(f"  note: {n}")
+    lines.append(f"  report     : {run / 'report.html'}")
+    for p in exports or []:
+        lines.append(f"  export     : {p}")
+    lines.append(f"  all files  : {run}")
+    return "\n".join(lines)
+

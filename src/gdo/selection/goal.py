@@ -1,0 +1,162 @@
+"""Goal profiles: the parameters of a goal-driven selection (GDO_METHOD.md section 6).
+
+A :class:`Goal` is a validated pydantic model. Built-in presets live in
+:mod:`gdo.selection.presets`; custom goals are read from TOML or YAML files with
+:func:`load_goal`. A goal file may start from a preset with ``base = "temp_plus"`` and
+override some keys; unknown keys, ratios outside [0, 1], a minimum above its maximum and
+similar mistakes raise :class:`GoalError` naming the file and the key.
+
+Example ``goal.toml``::
+
+    base = "temp_plus"
+    name = "my_goal"
+    max_ratio = 0.02
+    min_video_ratio = 0.6
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+TEMPORAL_CATEGORY_VALUES = ("Temporal", "Mixed", "Static")
+
+
+class GoalError(ValueError):
+    """A goal file or goal dict is invalid (message names the file and key)."""
+
+
+class Goal(BaseModel):
+    """Parameters of one selection goal (GDO_METHOD.md sections 5 and 6).
+
+    Ratios are fractions of the budget ``n`` (video/temporal shares) or of the pool size ``N``
+    (``min_ratio``, ``max_ratio``). ``temporal_categories=None`` means the mode's default:
+    ``("Temporal", "Mixed")`` in paper mode (the release), ``("Temporal",)`` in default mode, where
+    the Temporal category comes from the TNC judge (>= 0.5) when it ran, else the lexical rule.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "custom"
+    description: str = ""
+    min_count: int = Field(ge=0)
+    max_count: int = Field(ge=0)
+    min_ratio: float = Field(ge=0.0, le=1.0)
+    max_ratio: float = Field(ge=0.0, le=1.0)
+    effective_strata_mult: float = Field(ge=0.0)
+    coverage_mass: float = Field(gt=0.0, le=1.0)
+    tail_target: float = Field(ge=0.0)
+    vds3_target_positive: float = Field(ge=0.0)
+    vds3_threshold: float = 0.0
+    vds3_max_mult: float = Field(ge=1.0)
+    min_video_ratio: float = Field(ge=0.0, le=1.0)
+    max_video_ratio: float = Field(ge=0.0, le=1.0)
+    min_temporal_in_video_ratio: float = Field(ge=0.0, le=1.0)
+    oversample: float = Field(ge=1.0)
+    video_oversample: float = Field(ge=1.0)
+    temporal_oversample: float = Field(ge=1.0)
+    source_floor_topk: int = Field(ge=0)
+    min_source_group_ratio: float = Field(ge=0.0, le=1.0)
+    source_floor_frac_of_expected: float = Field(ge=0.0, le=1.0)
+    temporal_categories: Optional[tuple[str, ...]] = None
+    frames: int = Field(default=32, ge=1)
+    max_qa_per_video: int = Field(default=8, ge=1)
+    seed: int = 42
+    baseline_mult: float = Field(default=10.0, gt=0.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> "Goal":
+        for lo, hi in (("min_count", "max_count"), ("min_ratio", "max_ratio"),
+                       ("min_video_ratio", "max_video_ratio")):
+            if getattr(self, lo) > getattr(self, hi):
+                raise ValueError(f"{lo} ({getattr(self, lo)}) is above {hi} ({getattr(self, hi)})")
+        if self.temporal_categories is not None:
+            bad = [c for c in self.temporal_categories if c not in TEMPORAL_CATEGORY_VALUES]
+            if bad:
+                raise ValueError(f"temporal_categories: unknown value(s) {bad}; "
+                                 f"allowed {list(TEMPORAL_CATEGORY_VALUES)}")
+        return self
+
+    def temporal_set(self, mode: str) -> tuple[str, ...]:
+        """Categories counted as temporal in ``mode`` ("paper" or "default")."""
+        if self.temporal_categories is not None:
+            return tuple(self.temporal_categories)
+        return ("Temporal", "Mixed") if mode == "paper" else ("Temporal",)
+
+
+def _format_validation_error(err: ValidationError, where: str) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e.get("loc", ())) or "(goal)"
+        msg = e.get("msg", "")
+        if e.get("type") == "extra_forbidden":
+            msg = "unknown key"
+        elif e.get("type") == "missing":
+            msg = "required key missing"
+        parts.append(f"{where}: {loc}: {msg}" + (f" (got {e['input']!r})"
+                                                   if e.get("type") not in ("missing", "extra_forbidden")
+                                                   and not isinstance(e.get("input"), dict) else ""))
+    return "; ".join(parts)
+
+
+def goal_from_dict(data: dict[str, Any], where: str = "goal") -> Goal:
+    """Build a validated goal from a dict; ``base`` (a preset name) supplies defaults.
+
+    Raises:
+        GoalError: unknown key, wrong type, value out of range, min above max, unknown base.
+    """
+    from gdo.selection.presets import get_preset
+
+    if not isinstance(data, dict):
+        raise GoalError(f"{where}: a goal must be a mapping of keys to values, got {type(data).__name__}")
+    data = dict(data)
+    base = data.pop("base", None)
+    merged: dict[str, Any] = {}
+    if base is not None:
+        try:
+            merged = get_preset(str(base)).model_dump()
+        except KeyError as e:
+            raise GoalError(f"{where}: base: {e.args[0]}") from None
+        merged["name"] = data.get("name", f"{base}_custom")
+    merged.update(data)
+    if isinstance(merged.get("temporal_categories"), str):
+        merged["temporal_categories"] = tuple(s.strip() for s in merged["temporal_categories"].split(",") if s.strip())
+    try:
+        return Goal(**merged)
+    except ValidationError as e:
+        raise GoalError(_format_validation_error(e, where)) from None
+
+
+def load_goal(path: str | Path) -> Goal:
+    """Read a goal from a TOML (``.toml``) or YAML (``.yaml``/``.yml``) file.
+
+    Raises:
+        GoalError: unreadable or unparsable file, or an invalid goal (see :func:`goal_from_dict`).
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise GoalError(f"{p}: cannot read goal file: {e}") from None
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".toml":
+            data = tomllib.loads(raw.decode("utf-8"))
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(raw.decode("utf-8"))
+        else:
+            raise GoalError(f"{p}: goal files must end in .toml, .yaml or .yml")
+    except GoalError:
+        raise
+    except Exception as e:  # parse errors of either format carry line numbers in their text
+        raise GoalError(f"{p}: cannot parse goal file: {e}") from None
+    if data is None:
+        data = {}
+    if isinstance(data, dict) and "goal" in data and isinstance(data["goal"], dict) and len(data) == 1:
+        data = data["goal"]
+    return goal_from_dict(data, where=str(p))

@@ -1,0 +1,242 @@
+"""Fast word tokens over pyarrow string arrays: counts, distinct counts, stable token hashes.
+
+A word token is a maximal run of Unicode letters, digits or ``_`` (Python's ``\\w``), the same
+definition as :func:`gdo.descriptors.fields.word_counts`. Texts are processed in chunks of at most
+``_CHUNK_STRINGS`` strings / ``_CHUNK_BYTES`` bytes so every temporary array stays small (cache
+friendly, bounded memory). ASCII strings are tokenised on their raw UTF-8 bytes with numpy; strings
+with non-ASCII bytes go through an RE2 split (still vectorised, no Python loop per token).
+
+Token hash (identical across processes and runs; never Python's ``hash()``): over the lower-cased
+UTF-8 bytes of the token, with L its byte length, f the little-endian integer of its first
+min(8, L) bytes and g that of its last 8 bytes (0 when L <= 8):
+``h = fmix64(f ^ rotl64(g, 29) ^ (L * 0x9E3779B97F4A7C15))``. Tokens of at most 16 bytes are
+identified exactly; longer ones by length, prefix and suffix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gdo.descriptors.fields import WORD_REGEX
+
+_WORD = np.zeros(256, dtype=bool)
+for _c in b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_":
+    _WORD[_c] = True
+_LOWER8 = np.arange(256, dtype=np.uint8)
+_LOWER8[65:91] += 32
+_MASKS = np.array([(1 << (8 * k)) - 1 if k < 8 else (1 << 64) - 1 for k in range(9)], dtype=np.uint64)
+_K = np.uint64(0x9E3779B97F4A7C15)
+_CHUNK_STRINGS = 1 << 16
+_CHUNK_BYTES = 1 << 22
+
+
+@dataclass
+class Tokens:
+    """Tokens of N texts: ``counts`` int64 (N,); ``distinct`` int64 (N,) or None; ``parent`` int64 (T,)
+    text index of each token and ``hashes`` uint64 (T,) (empty unless hashes were requested)."""
+
+    counts: np.ndarray
+    parent: np.ndarray
+    hashes: np.ndarray
+    distinct: np.ndarray | None = None
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3 fmix64 (a bijection of uint64)."""
+    with np.errstate(over="ignore"):
+        h = h ^ (h >> np.uint64(33))
+        h = h * np.uint64(0xFF51AFD7ED558CCD)
+        h = h ^ (h >> np.uint64(33))
+        h = h * np.uint64(0xC4CEB9FE1A85EC53)
+        return h ^ (h >> np.uint64(33))
+
+
+def _hash_spans(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Token hashes (module docstring) of byte spans [starts, ends) of the lower-cased uint8 ``buf``."""
+    if starts.size == 0:
+        return np.zeros(0, dtype=np.uint64)
+    padded = np.zeros(buf.size + 8, dtype=np.uint8)
+    padded[: buf.size] = buf
+    w = np.ndarray(shape=(buf.size + 1,), dtype="<u8", buffer=padded, offset=0, strides=(1,))
+    ln = (ends - starts).astype(np.int64)
+    f = w[starts] & _MASKS[np.minimum(ln, 8)]
+    long_ = ln > 8
+    g = np.zeros(starts.size, dtype=np.uint64)
+    g[long_] = w[ends[long_] - 8]
+    with np.errstate(over="ignore"):
+        rot = (g << np.uint64(29)) | (g >> np.uint64(35))
+        return _mix(f ^ rot ^ (ln.astype(np.uint64) * _K))
+
+
+def _large(texts) -> pa.Array:
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
+    elif not isinstance(texts, pa.Array):
+        texts = pa.array(list(texts) if not isinstance(texts, np.ndarray) else texts.tolist(), pa.string())
+    texts = pc.fill_null(texts, "")
+    return texts if pa.types.is_large_string(texts.type) else texts.cast(pa.large_string())
+
+
+def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    n = len(arr)
+    bufs = arr.buffers()
+    offs = np.frombuffer(bufs[1], dtype=np.int64, count=n + 1 + arr.offset)[arr.offset:]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    return offs, data
+
+
+def _distinct(par: np.ndarray, h: np.ndarray, n: int, need_below: float | None) -> np.ndarray:
+    """Distinct hashes per text; texts are 0..n-1 with ``par`` sorted ascending (tokens contiguous)."""
+    counts = np.bincount(par, minlength=n)
+    out = np.zeros(n, dtype=np.int64)
+    if par.size == 0:
+        return out
+    sel_tokens = None
+    if need_below is not None:
+        starts = np.flatnonzero(np.r_[True, par[1:] != par[:-1]])
+        owners = par[starts]
+        # 512 hash classes: 8 x 64-bit masks per text, OR-reduced over its (contiguous) tokens
+        word = (h >> np.uint64(6)) & np.uint64(7)
+        bit = np.left_shift(np.uint64(1), h & np.uint64(63))
+        lb = np.zeros(starts.size, dtype=np.int64)
+        for j in range(8):
+            m = np.where(word == np.uint64(j), bit, np.uint64(0))
+            lb += np.bitwise_count(np.bitwise_or.reduceat(m, starts)).astype(np.int64)
+        out[owners] = lb
+        ok = lb >= need_below * counts[owners]
+        if ok.all():
+            return out
+        sel = np.zeros(n, dtype=bool)
+        sel[owners[~ok]] = True
+        sel_tokens = sel[par]
+    p, hh = (par, h) if sel_tokens is None else (par[sel_tokens], h[sel_tokens])
+    key = (p.astype(np.uint64) << np.uint64(47)) | (hh >> np.uint64(17))
+    key.sort()
+    new = np.empty(key.size, dtype=bool)
+    if key.size:
+        new[0] = True
+        np.not_equal(key[1:], key[:-1], out=new[1:])
+    exact = np.bincount((key[new] >> np.uint64(47)).astype(np.int64), minlength=n)
+    if sel_tokens is None:
+        return exact.astype(np.int64)
+    out[sel] = exact[sel]
+    return out
+
+
+def _nonascii_tokens(sub: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(parent, hash) of the tokens of non-ASCII strings ``sub`` (RE2 split, vectorised)."""
+    low = pc.utf8_lower(sub)
+    toks = pc.split_pattern_regex(low, r"[^\pL\pN_]+")
+    flat = pc.list_flatten(toks)
+    par = np.asarray(pc.list_parent_indices(toks), dtype=np.int64)
+    keep = np.asarray(pc.greater(pc.binary_length(flat), 0), dtype=bool)
+    flat = flat.filter(pa.array(keep)).cast(pa.large_string())
+    par = par[keep]
+    offs, data = _buffers(flat)
+    base = int(offs[0]) if len(offs) else 0
+    buf = data[base:int(offs[-1])] if len(offs) else np.zeros(0, np.uint8)
+    o = offs - base
+    return par, _hash_spans(_LOWER8[buf], o[:-1], o[1:])
+
+
+def tokenize(texts, *, hashes: bool = False, distinct: bool = False, need_below: float | None = None) -> Tokens:
+    """Word-tokenise ``texts`` (sequence or pyarrow string array, nulls = empty).
+
+    Args:
+        hashes: also return every token's text index and hash (memory: 16 bytes per token).
+        distinct: also count distinct (lower-cased) tokens per text. With ``need_below`` = r the
+            count is exact only where it is below r * count (elsewhere a lower bound that is at
+            least r * count: distinct classes among 512 hash classes), which is all the naturalness
+            term needs and skips most sorting.
+
+    Returns:
+        :class:`Tokens`.
+    """
+    arr = _large(texts)
+    n = len(arr)
+    offs, data = _buffers(arr)
+    counts = np.zeros(n, dtype=np.int64)
+    dist = np.zeros(n, dtype=np.int64) if distinct else None
+    parents, hs = [], []
+    nonascii = ~np.asarray(pc.string_is_ascii(arr), dtype=bool) if n else np.zeros(0, dtype=bool)
+    want_h = hashes or distinct
+    s_idx = 0
+    while s_idx < n:
+        e_idx = min(n, s_idx + _CHUNK_STRINGS,
+                    int(np.searchsorted(offs, offs[s_idx] + _CHUNK_BYTES, side="right")) - 1)
+        e_idx = max(e_idx, s_idx + 1)
+        lo, hi = int(offs[s_idx]), int(offs[e_idx])
+        b = data[lo:hi]
+        loffs = offs[s_idx:e_idx + 1] - lo
+        m = e_idx - s_idx
+        if b.size:
+            isw = _WORD[b]
+            st = isw.copy()
+            st[1:] &= ~isw[:-1]
+            inner = loffs[1:-1]
+            inner = inner[inner < b.size]
+            st[inner] = isw[inner]
+            starts = np.flatnonzero(st)
+            cnt = np.diff(np.searchsorted(starts, loffs))
+            counts[s_idx:e_idx] = cnt
+            if want_h and starts.size:
+                en = isw.copy()
+                en[:-1] &= ~isw[1:]
+                endpos = loffs[1:-1] - 1
+                endpos = endpos[(endpos >= 0) & (endpos < b.size)]
+                en[endpos] = isw[endpos]
+                ends = np.flatnonzero(en) + 1
+                par = np.repeat(np.arange(m, dtype=np.int64), cnt)  # tokens are in text order
+                h = _hash_spans(_LOWER8[b], starts, ends)
+                na = nonascii[s_idx:e_idx]
+                if na.any():
+                    k = ~na[par]
+                    par, h = par[k], h[k]
+                if distinct:
+                    dist[s_idx:e_idx] = _distinct(par, h, m, need_below)
+                if hashes:
+                    parents.append(par + s_idx)
+                    hs.append(h)
+        s_idx = e_idx
+    if nonascii.any():
+        idx = np.flatnonzero(nonascii)
+        sub = arr.take(pa.array(idx))
+        counts[idx] = np.asarray(pc.count_substring_regex(sub, WORD_REGEX), dtype=np.int64)
+        if want_h:
+            par, h = _nonascii_tokens(sub)
+            if distinct:
+                dist[idx] = _distinct(par, h, idx.size, need_below)
+            if hashes:
+                parents.append(idx[par])
+                hs.append(h)
+    if hashes and parents:
+        p = np.concatenate(parents)
+        h = np.concatenate(hs)
+        o = np.argsort(p, kind="stable")
+        return Tokens(counts, p[o], h[o], dist)
+    return Tokens(counts, np.zeros(0, np.int64), np.zeros(0, np.uint64), dist)
+
+
+def distinct_counts(tok: Tokens, n: int, need_below: float | None = None) -> np.ndarray:
+    """Distinct (lower-cased) tokens per text, int64 (n,), from :func:`tokenize` with ``hashes=True``
+    (or its ``distinct`` field when it was computed there)."""
+    if tok.distinct is not None and need_below is not None:
+        return tok.distinct
+    return _distinct(tok.parent, tok.hashes, n, need_below)
+
+
+def hashed_bow(tok: Tokens, n: int, dim: int) -> np.ndarray:
+    """Signed hashed bag of words, L2-normalised rows: float32 (n, dim) (GDO_METHOD.md 3.6 text features)."""
+    out = np.zeros(n * dim, dtype=np.float64)
+    if tok.parent.size:
+        bucket = (tok.hashes % np.uint64(dim)).astype(np.int64)
+        sign = np.where((tok.hashes >> np.uint64(63)) == 1, -1.0, 1.0)
+        out = np.bincount(tok.parent * dim + bucket, weights=sign, minlength=n * dim)
+    out = out.reshape(n, dim).astype(np.float32)
+    norm = np.linalg.norm(out, axis=1, keepdims=True)
+    np.divide(out, norm, out=out, where=norm > 0)
+    return out

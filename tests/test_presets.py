@@ -1,0 +1,102 @@
+"""Presets (GDO_METHOD.md section 6) and custom goal files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from gdo.cli import app
+from gdo.selection.goal import Goal, GoalError, goal_from_dict, load_goal
+from gdo.selection.presets import PRESETS, get_preset
+
+
+def test_preset_values_match_section_6():
+    g = get_preset("temp_plus")
+    assert (g.min_count, g.max_count, g.max_ratio, g.effective_strata_mult) == (16000, 110000, 0.018, 22)
+    assert (g.coverage_mass, g.tail_target, g.vds3_target_positive, g.vds3_max_mult) == (0.95, 16, 9000, 3.2)
+    assert (g.min_video_ratio, g.max_video_ratio, g.min_temporal_in_video_ratio) == (0.50, 0.64, 0.38)
+    assert (g.oversample, g.video_oversample, g.temporal_oversample) == (1.35, 2.9, 4.2)
+    assert (g.source_floor_topk, g.min_source_group_ratio, g.source_floor_frac_of_expected) == (16, 0.0025, 0.38)
+    m = get_preset("MinLoss".replace("L", "l"))
+    assert (m.min_count, m.max_ratio, m.tail_target, m.video_oversample, m.source_floor_topk) == (12000, 0.014, 3.5, 1.45, 14)
+    d = get_preset("diverse")
+    assert (d.coverage_mass, d.min_source_group_ratio, d.source_floor_frac_of_expected) == (0.97, 0.0030, 0.45)
+    t = get_preset("temp")
+    assert (t.max_count, t.temporal_oversample, t.min_temporal_in_video_ratio) == (90000, 3.0, 0.20)
+    for g in PRESETS.values():
+        assert (g.max_qa_per_video, g.frames, g.seed, g.baseline_mult) == (8, 32, 42, 10)
+        assert g.temporal_set("paper") == ("Temporal", "Mixed")
+        assert g.temporal_set("default") == ("Temporal",)
+    assert get_preset("temp+") is PRESETS["temp_plus"]
+
+
+def test_unknown_preset_lists_known():
+    with pytest.raises(KeyError, match="minloss"):
+        get_preset("fastest")
+
+
+def test_goal_file_toml_and_yaml(tmp_path):
+    t = tmp_path / "g.toml"
+    t.write_text('base = "temp"\nname = "mine"\nmax_ratio = 0.02\ntemporal_categories = ["Temporal"]\n')
+    g = load_goal(t)
+    assert g.name == "mine" and g.max_ratio == 0.02 and g.min_count == 15000
+    assert g.temporal_set("paper") == ("Temporal",)
+    y = tmp_path / "g.yaml"
+    y.write_text("base: minloss\nmin_video_ratio: 0.2\ntemporal_categories: Temporal,Mixed\n")
+    g2 = load_goal(y)
+    assert g2.min_video_ratio == 0.2 and g2.max_count == 72000 and g2.temporal_categories == ("Temporal", "Mixed")
+
+
+@pytest.mark.parametrize("text, needle", [
+    ('base = "temp"\nmax_ratoi = 0.1\n', "max_ratoi: unknown key"),
+    ('base = "temp"\nmax_ratio = 1.5\n', "max_ratio"),
+    ('base = "temp"\nmin_count = 100000\n', "min_count (100000) is above max_count"),
+    ('base = "temp"\nmin_video_ratio = 0.9\n', "min_video_ratio (0.9) is above max_video_ratio"),
+    ('base = "nope"\n', "unknown preset"),
+    ('base = "temp"\ntemporal_categories = ["Sometimes"]\n', "Sometimes"),
+    ('name = "x"\n', "required key missing"),
+    ('base = "temp"\noversample = 0.5\n', "oversample"),
+    ('base = "temp"\nmax_ratio = \n', "cannot parse"),
+])
+def test_goal_errors_are_clear(tmp_path, text, needle):
+    p = tmp_path / "bad.toml"
+    p.write_text(text)
+    with pytest.raises(GoalError) as e:
+        load_goal(p)
+    assert needle in str(e.value)
+    assert str(p) in str(e.value)
+
+
+def test_goal_bad_suffix_and_yaml_error(tmp_path):
+    p = tmp_path / "g.json"
+    p.write_text("{}")
+    with pytest.raises(GoalError, match="must end in"):
+        load_goal(p)
+    y = tmp_path / "g.yml"
+    y.write_text("base: [unclosed\n")
+    with pytest.raises(GoalError, match="cannot parse"):
+        load_goal(y)
+
+
+def test_goal_from_dict_full_and_frozen():
+    d = PRESETS["diverse"].model_dump()
+    g = goal_from_dict(d)
+    assert isinstance(g, Goal) and g == PRESETS["diverse"]
+    with pytest.raises(Exception):
+        g.max_ratio = 0.5  # frozen
+
+
+def test_presets_cli_table_and_json():
+    r = CliRunner().invoke(app, ["presets"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0].split() == ["parameter", "minloss", "diverse", "temp", "temp_plus"]
+    row = next(l for l in lines if l.startswith("max_ratio"))
+    assert row.split()[1:] == ["0.014", "0.016", "0.016", "0.018"]
+    r = CliRunner().invoke(app, ["presets", "--json", "--mode", "default"])
+    assert r.exit_code == 0
+    data = json.loads(r.output)
+    assert [d["name"] for d in data] == ["minloss", "diverse", "temp", "temp_plus"]
+    assert data[3]["vds3_target_positive"] == 9000 and data[3]["temporal_categories"] == ["Temporal"]

@@ -1,0 +1,103 @@
+"""`gdo run` end to end on a slice of the real demo pool (no model: fast), plus argument errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gdo.cli import app
+from gdo.pool.ingest import ingest
+from gdo.run import _parse_budget, run
+
+REPO = Path(__file__).resolve().parents[1]
+POOL = REPO / "examples" / "demo_pool"
+FILES = [str(POOL / "llava_image_captions.json"), str(POOL / "llamafactory_video_qa.json"),
+         str(POOL / "llava_video.jsonl")]
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "out"
+    res = CliRunner().invoke(app, ["run", *FILES, "--preset", "temp", "--out", str(out), "--budget", "6",
+                                   "--export", "swift,llava", "--export", "llamafactory"])
+    return out, res
+
+
+def test_cli_run_writes_every_file(cli_run):
+    out, res = cli_run
+    assert res.exit_code == 0, res.output
+    for f in ("candidates.parquet", "rejects.jsonl", "ingest.json", "descriptors.parquet", "subset.jsonl",
+              "baseline.jsonl", "selection.jsonl", "report.json", "report.html", "scores.parquet",
+              "exports/subset.swift.jsonl", "exports/subset_frames.llamafactory.json", "exports/subset.llava.json",
+              "exports/baseline.swift.jsonl", "exports/dataset_info.json"):
+        assert (out / f).exists(), f
+    # summary on stdout
+    assert "subset     : 6" in res.output and "report.html" in res.output
+
+
+def test_cli_run_outputs_agree(cli_run):
+    out, _ = cli_run
+    sel = [json.loads(x) for x in (out / "selection.jsonl").read_text().splitlines()]
+    subset = [s["uid"] for s in sel if s["set"] == "gdo"]
+    assert len(subset) == 6 == len(set(subset))
+    rj = json.loads((out / "report.json").read_text())
+    assert rj["budget"]["n"] == 6 and rj["budget"]["mode"] == "fixed"
+    # exported subset == selected subset, candidate for candidate
+    swift = [json.loads(x) for f in ("subset.swift.jsonl", "subset.swift_frames.jsonl")
+             if (out / "exports" / f).exists() for x in (out / "exports" / f).read_text().splitlines()]
+    llava = json.loads((out / "exports" / "subset.llava.json").read_text())
+    assert sorted(r["id"] for r in llava) == sorted(subset)
+    assert len(swift) == 6
+    # subset.jsonl rows re-ingest to the chosen candidates' questions/answers
+    back = ingest([str(out / "subset.jsonl")], probe_media=False).candidates  # paths stay as written
+    pool = ingest(FILES).candidates
+    chosen = {u: (q, a) for u, q, a in zip(pool.column("uid").to_pylist(), pool.column("question").to_pylist(),
+                                          pool.column("answer").to_pylist()) if u in set(subset)}
+    assert sorted(zip(back.column("question").to_pylist(), back.column("answer").to_pylist())) == sorted(chosen.values())
+    html = (out / "report.html").read_text()
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html, re.I)
+    assert "Budget fixed by --budget" in html and "Budget capped by the pool" in html
+    from gdo.report.html import iter_img_sources
+
+    imgs = list(iter_img_sources(html))
+    assert all(s.startswith("data:image/") for s in imgs)
+    # score distributions (from report.json), descriptor histograms, field shares
+    assert sum(s.startswith("data:image/png") for s in imgs) == 3
+    assert sum(s.startswith("data:image/jpeg") for s in imgs) >= 6
+
+
+def test_auto_budget_on_tiny_pool_succeeds_and_explains(tmp_path):
+    out = tmp_path / "auto"
+    r = run(FILES[:2], out, preset="minloss", descriptors=["fields"], progress=False)
+    assert r.n_candidates == 6
+    assert r.report_json["budget"]["mode"] == "auto"
+    assert len(r.subset_uids) == r.report_json["budget"]["n"]  # 0 here: 6 x max_ratio < 1
+    html = (out / "report.html").read_text()
+    assert "Budget capped by the pool" in html
+    if not r.subset_uids:
+        assert "--budget N" in r.summary and "subset is empty" in html
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "many", "1.5"])
+def test_bad_budget(bad):
+    with pytest.raises(ValueError, match="budget"):
+        _parse_budget(bad)
+    assert _parse_budget("auto") is None and _parse_budget("12") == 12 and _parse_budget(7) == 7
+
+
+def test_cli_errors_are_clear(tmp_path):
+    r = CliRunner().invoke(app, ["run", FILES[0], "--out", str(tmp_path / "x"), "--export", "alpaca"])
+    assert r.exit_code == 2 and "unknown export format" in r.output
+    r = CliRunner().invoke(app, ["run", FILES[0], "--out", str(tmp_path / "x"), "--preset", "fastest"])
+    assert r.exit_code == 2 and "unknown preset" in r.output
+    assert not (tmp_path / "x").exists()  # nothing written before the arguments are checked
+    r = CliRunner().invoke(app, ["run", FILES[0], "--out", str(tmp_path / "x"), "--model", str(tmp_path / "nope")])
+    assert r.exit_code == 2 and "never downloads" in r.output
+    r = CliRunner().invoke(app, ["run", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "not found" in r.output
+    r = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert r.exit_code == 2 and "report.json" in r.output
