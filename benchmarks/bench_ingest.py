@@ -1,7 +1,8 @@
 """Benchmark `gdo.pool.ingest.ingest(probe_media=False)` on a generated LLaVA-OV + LLaVA-Video pool.
 
 Prints one JSON line per measurement: {"bench", "workers", "rows", "candidates", "seconds",
-"rows_per_s", "candidates_per_s"}; plus one for `write_rows` of a 5% subset.
+"cpu_s" (user+sys of this process and its workers), "load_avg_1m" (machine load at the end: on a
+shared machine wall time is not the code's alone), "rows_per_s", "candidates_per_s"}; plus one for `write_rows` of a 5% subset.
 
 Usage: python benchmarks/bench_ingest.py [--candidates 1000000] [--workers 1 2] [--dir /tmp/gdo_bench_pool]
 """
@@ -12,6 +13,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import sys
 import time
 from pathlib import Path
@@ -73,14 +75,19 @@ def main() -> None:
     size = sum(os.path.getsize(p) for p in paths)
     res = None
     for w in a.workers:
+        res = None  # free the previous result first
         t = time.perf_counter()
-        res = None
+        r0, c0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         res = ingest(paths, probe_media=False, workers=w)
         dt = time.perf_counter() - t
+        r1, c1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
+               + c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime)
         rows = res.stats["totals"]["rows_read"]
         n = res.candidates.num_rows
         print(json.dumps({"bench": "ingest_no_probe", "workers": w, "bytes": size, "rows": rows, "candidates": n,
-                          "seconds": round(dt, 3), "rows_per_s": round(rows / dt), "candidates_per_s": round(n / dt)}))
+                          "seconds": round(dt, 3), "cpu_s": round(cpu, 3),
+                          "load_avg_1m": round(os.getloadavg()[0], 2), "rows_per_s": round(rows / dt), "candidates_per_s": round(n / dt)}))
     if res is not None:
         uids = res.candidates.column("uid").to_pylist()[::20]
         t = time.perf_counter()

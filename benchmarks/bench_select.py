@@ -181,6 +181,7 @@ TARGETS = {(1_000_000, "raw"): (45.0, 4096.0), (1_000_000, "parquet"): (15.0, No
 def summarize(records: list[dict]) -> list[dict]:
     """Per (n, form): worst wall seconds / RSS over presets and modes, and the target verdict."""
     out = []
+    records = [r for r in records if "profile" not in r and "pyspy" not in r]  # profiled runs are slower
     for key in sorted({(r["n"], r["descriptors"]) for r in records}):
         rs = [r for r in records if (r["n"], r["descriptors"]) == key]
         row = {"n": key[0], "descriptors": key[1], "runs": len(rs), "all_ok": all(r["ok"] for r in rs),
@@ -209,6 +210,30 @@ def summarize(records: list[dict]) -> list[dict]:
     return out
 
 
+def _pyspy_top(raw: Path, k: int = 25) -> dict:
+    """Aggregate py-spy's collapsed stacks: share of samples per function, inclusive (gdo functions)
+    and self (any function)."""
+    incl: dict[str, int] = {}
+    self_: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, cnt = line.rpartition(" ")
+        if not stack or not cnt.isdigit():
+            continue
+        c = int(cnt)
+        total += c
+        frames = stack.split(";")
+        for f in set(frames):
+            if "gdo/" in f or "gdo\\" in f:
+                incl[f] = incl.get(f, 0) + c
+        self_[frames[-1]] = self_.get(frames[-1], 0) + c
+
+    def top(d):
+        return [{"function": f, "share": round(v / total, 4)} for f, v in sorted(d.items(), key=lambda x: -x[1])[:k]]
+
+    return {"samples": total, "inclusive_gdo": top(incl), "self": top(self_)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", default="100000,1000000", help="comma list of pool sizes (candidates)")
@@ -223,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pools-dir", type=Path, default=POOLS)
     ap.add_argument("--profile", action="store_true", help="cProfile each run (in-process run_select, CPU-time "
                     "timer) and add its top functions to the JSON line")
+    ap.add_argument("--pyspy", action="store_true", help="sample each `gdo select` run with py-spy (must be on "
+                    "PATH; low overhead) and add the top functions by share of samples to the JSON line")
     ap.add_argument("--keep", type=Path, default=None, help="keep each run's outputs under this folder")
     a = ap.parse_args(argv)
     if a.quick:
@@ -252,6 +279,11 @@ def main(argv: list[str] | None = None) -> int:
                             out = Path(tmp) / "out"
                             prof = Path(tmp) / "prof.out" if a.profile else None
                             argv_ = command(pool_files(pool), desc, preset, mode, out, use_cli, prof)
+                            spy = Path(tmp) / "spy.txt" if a.pyspy else None
+                            if spy is not None:
+                                exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+                                argv_ = [exe, "record", "--format", "raw", "-o", str(spy), "--rate", "50",
+                                         "--function", "--nonblocking", "--", *argv_]
                             load1 = os.getloadavg()[0]
                             secs, cpu, rss, rc, tail = run_one(argv_, a.timeout)
                             rec = {"n": n, "preset": preset, "mode": mode, "descriptors": form,
@@ -268,6 +300,10 @@ def main(argv: list[str] | None = None) -> int:
                                 rec["stderr_tail"] = tail
                             if prof is not None and prof.exists():
                                 rec["profile"] = _top(prof)
+                                rec["note"] = "in-process run under cProfile: slower than a plain run"
+                            if spy is not None and spy.exists():
+                                rec["pyspy"] = _pyspy_top(spy)
+                                rec["note"] = "seconds/cpu/rss measured around py-spy: not comparable"
                             if a.keep is not None and out.exists():
                                 dst = a.keep / f"n{n}_{form}_{preset}_{mode}_{rep}"
                                 shutil.rmtree(dst, ignore_errors=True)

@@ -178,3 +178,28 @@ def test_jsonl_ranges_cover_file(tmp_path):
     assert len(ranges) == 4 and ranges[0][0] == 0 and ranges[-1][1] == p.stat().st_size
     lines = [ln for a, b, first in ranges for ln, _, _ in F.iter_jsonl(p, a, b, first)]
     assert lines == list(range(1, 30001))
+
+
+def test_byte_order_mark(tmp_path):
+    row = orjson.dumps({"id": "b", "messages": _msgs(("q", "a"))})
+    (tmp_path / "b.jsonl").write_bytes(b"\xef\xbb\xbf" + row + b"\n" + row.replace(b'"b"', b'"c"') + b"\n")
+    (tmp_path / "b.json").write_bytes(b"\xef\xbb\xbf[" + row + b"]")
+    res = ingest([tmp_path / "b.jsonl", tmp_path / "b.json"], probe_media=False)
+    assert res.candidates.column("uid").to_pylist() == ["ov::b::t0", "ov::c::t0", "ov::b::t0#2"]
+    assert res.rejects == []
+
+
+def test_llava_video_178k_shape_with_image_token(tmp_path):
+    """LLaVA-Video-178K writes ``<image>`` for its video file; a ``<video>`` token for an image is a mismatch."""
+    rows = [{"id": "v_abc", "video": "clip.mp4", "data_source": "0_30_s_youtube_v0_1",
+             "conversations": [{"from": "human", "value": "<image>\nWhat happens first?"},
+                               {"from": "gpt", "value": "A bar grows."},
+                               {"from": "human", "value": "Then?"}, {"from": "gpt", "value": "Green rises."}]},
+            {"id": "bad", "image": "img.png", "conversations": [{"from": "human", "value": "<video>\nWhat?"},
+                                                                {"from": "gpt", "value": "x"}]}]
+    p = _jsonl(tmp_path / "lv178k.jsonl", rows)
+    res = ingest([p], media_root=MEDIA)
+    c = _cands(res)
+    assert [x["uid"] for x in c] == ["vv::v_abc::t0", "vv::v_abc::t1"]
+    assert [x["native_frames"] for x in c] == [16, 16] and c[0]["question"] == "What happens first?"
+    assert [(r["line"], r["reason"]) for r in res.rejects] == [(2, "media_token_mismatch")]

@@ -111,9 +111,10 @@ def _random_pool(path: Path, n: int, seed: int) -> None:
             k = rng.randint(1, 3)
             msgs = []
             for t in range(k):
-                q = ("<image>\n" if t == 0 and rng.random() < 0.8 else "") + f"question {i} {t}"
+                tok = rng.choice(["<image>\n", "<image>\n", "<video>", "<image><image>", ""])
+                q = (tok if t == 0 and rng.random() < 0.8 else "") + f"question {i} {t}"
                 msgs += [{"role": rng.choice(["user", "human"]), "content": q},
-                         {"role": "assistant", "content": rng.choice(["yes", "no", "", "maybe so"])}]
+                         {"role": "assistant", "content": rng.choice(["yes", "no", "", "maybe so"] + ["ok"] * 8)}]
             rec: dict = {"messages": msgs, "data_source": rng.choice(["a", "b(c)", None])}
             if rng.random() < 0.9:
                 rec["id"] = rng.choice([f"r{i}", f"r{i % 50}", i])
@@ -129,6 +130,10 @@ def _random_pool(path: Path, n: int, seed: int) -> None:
                     rec["images"].insert(rng.randint(0, len(rec["images"])), odd)
             elif kind < 0.8:
                 rec["images"] = [f"../x/{i}.jpg"] if rng.random() < 0.5 else [f"./im//{i}.jpg"]
+            elif kind < 0.9:
+                v = rng.choice([f"v/{i}.mp4", f"v/{i}.mp4", f"../v/{i}.mkv", f"v/{i}", f"v/{i}.jpg", f"/abs/{i}.webm"])
+                key = rng.choice(["videos", "video"])
+                rec[key] = [v] if key == "videos" and rng.random() < 0.7 else v
             if rng.random() < 0.05:
                 msgs.insert(0, {"role": "system", "content": "sys"})
             f.write(orjson.dumps(rec) + b"\n")
@@ -137,15 +142,19 @@ def _random_pool(path: Path, n: int, seed: int) -> None:
 def test_fast_path_equals_general_path(tmp_path, monkeypatch):
     p = tmp_path / "r.jsonl"
     _random_pool(p, 3000, seed=1)
-    fast = ingest([p], probe_media=False)
-    monkeypatch.setattr(ingest_mod, "_FAST_PATH", False)
-    slow = ingest([p], probe_media=False)
-    assert fast.candidates.num_rows > 2000
-    assert fast.candidates.equals(slow.candidates)
-    assert fast.rejects == slow.rejects and fast.stats == slow.stats
-    assert fast.stats["uid_collisions"] > 0
-    uids = fast.candidates.column("uid").to_pylist()
-    assert len(set(uids)) == len(uids)
+    for fmt in (None, "sharegpt"):  # auto-detects llava_video (frame lists); sharegpt: lists = images
+        monkeypatch.setattr(ingest_mod, "_FAST_PATH", True)
+        fast = ingest([p], probe_media=False, fmt=fmt)
+        monkeypatch.setattr(ingest_mod, "_FAST_PATH", False)
+        slow = ingest([p], probe_media=False, fmt=fmt)
+        assert fast.candidates.num_rows > 2000
+        assert fast.candidates.equals(slow.candidates)
+        assert fast.rejects == slow.rejects and fast.stats == slow.stats
+        assert fast.stats["uid_collisions"] > 0
+        uids = fast.candidates.column("uid").to_pylist()
+        assert len(set(uids)) == len(uids)
+        kinds = set(fast.candidates.column("media_kind").to_pylist())
+        assert {"video", "none", "image"} <= kinds and ("frames" in kinds)
     # media_root confinement catches the ../ rows in both paths
     conf_slow = ingest([p], probe_media=False, media_root=tmp_path)
     monkeypatch.setattr(ingest_mod, "_FAST_PATH", True)

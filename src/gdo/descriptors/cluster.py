@@ -13,7 +13,7 @@ norm 1 whatever its width. A block absent from the call is skipped.
 
 k defaults to ``min(4096, max(2, round(sqrt(N/2))))`` capped at the number of distinct feature
 rows (N=1 gives k=1). MiniBatchKMeans (scikit-learn, k-means++ init, ``random_state=seed``,
-``n_init=3``) is fitted on a seeded sample of at most ``max(65536, 32*k)`` rows (all rows when
+``n_init=3`` when sample x k <= 2e6, else 1) is fitted on a seeded sample of at most ``max(65536, 32*k)`` rows (all rows when
 fewer) and every row is assigned in batches.
 
 ``cluster_rep`` (default mode) = exp(-d / s), d = Euclidean distance to the assigned centre,
@@ -118,7 +118,7 @@ def cluster(features: np.ndarray, k: int | None = None, seed: int = 42, mode: st
         raise ValueError(f"k must be >= 1, got {k}")
     k_eff = min(default_k(n) if k is None else int(k), n)
     if n <= 200_000:  # cap k at the number of distinct rows (only matters for small pools)
-        k_eff = min(k_eff, len(np.unique(x, axis=0)))
+        k_eff = min(k_eff, len({row.tobytes() for row in x}))
     if k_eff <= 1:
         centre = x.mean(axis=0, keepdims=True, dtype=np.float64)
         labels = np.zeros(n, np.int64)
@@ -130,9 +130,15 @@ def cluster(features: np.ndarray, k: int | None = None, seed: int = 42, mode: st
         rng = np.random.default_rng(seed)
         sample_n = min(n, max(65536, 32 * k_eff))
         idx = np.sort(rng.choice(n, size=sample_n, replace=False)) if sample_n < n else np.arange(n)
-        km = MiniBatchKMeans(n_clusters=k_eff, init="k-means++", random_state=seed, n_init=3,
+        n_init = 3 if sample_n * k_eff <= 2_000_000 else 1  # k-means++ restarts only where cheap
+        km = MiniBatchKMeans(n_clusters=k_eff, init="k-means++", random_state=seed, n_init=n_init,
                              batch_size=min(4096, max(256, sample_n)), max_iter=100)
-        km.fit(x[idx])
+        from threadpoolctl import threadpool_limits
+
+        # sklearn's mini-batch steps already use OpenMP with single-threaded BLAS; the k-means++
+        # init calls BLAS on small blocks, where BLAS threads only contend (8x slower on a busy box)
+        with threadpool_limits(limits=1, user_api="blas"):
+            km.fit(x[idx])
         centres = km.cluster_centers_.astype(np.float64)
         labels = np.empty(n, np.int64)
         d = np.empty(n)

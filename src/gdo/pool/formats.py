@@ -143,6 +143,9 @@ def iter_jsonl(path: str | os.PathLike, start: int = 0, end: int | None = None, 
             buf = f.read(min(chunk_bytes, end - pos))
             if not buf:
                 break
+            if pos == 0 and buf.startswith(b"\xef\xbb\xbf"):
+                buf = memoryview(buf)[3:].tobytes()  # UTF-8 byte order mark
+                pos += 3
             pos += len(buf)
             data = rest + buf if rest else buf
             cut = data.rfind(b"\n")
@@ -206,6 +209,8 @@ def iter_json_array(path: str | os.PathLike) -> Iterator[Record]:
         located in a broken JSON array), ``unknown_format`` when it is not an array.
     """
     raw = Path(path).read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as e:

@@ -9,6 +9,18 @@ Media paths resolve against ``media_root`` when given (and are then confined to 
 ``gdo.pool.media.resolve_media``), else against the pool file's folder. Note that LLaMA-Factory's
 ``v1_multimodal_demo.jsonl`` writes paths relative to the project root (``data/mllm_demo_data/1.jpg``)
 so, read from its own folder, its media are ``missing_media``; pass ``media_root`` = the folder above.
+Without probing, confinement is lexical only (``../`` and absolute paths); symlinks are followed
+(``realpath``) only when media are probed, since ``probe_media=False`` touches no media file.
+
+Reject reasons. Row level: ``malformed_json``, ``blank_line`` (every empty/whitespace line is a
+row), ``not_utf8``, ``line_too_long`` (> 8 MiB), ``wrong_type``, ``no_messages`` (missing, null or
+empty conversation), ``assistant_first``, ``no_pairs``, ``empty_answer`` (every pair empty),
+``media_token_mismatch``, ``mixed_media``, ``unsupported_media`` (embedded bytes without a path),
+``missing_media``, ``unreadable_media``, ``corrupt_video``, ``media_outside_root``. Candidate level
+(the row keeps other candidates): ``empty_answer``, ``unpaired_turn``, ``mixed_media``. File level:
+``unknown_format``, ``unreadable_file``, and ``malformed_json``/``not_utf8`` for a JSON array that
+does not parse. Duplicate ids are not rejects: the later uids get ``#2``, ``#3``... in pool order,
+counted in ``ingest.json`` as ``uid_collisions``.
 """
 
 from __future__ import annotations
@@ -29,7 +41,7 @@ from gdo.utils.io import atomic_open, write_json_atomic, write_parquet_atomic
 
 from . import formats as F
 from .candidates import Row, RowReject, parse_row
-from .media import (IMAGE_EXTS, MediaError, check_image, list_frame_folder, probe_video, resolve_media,
+from .media import (IMAGE_EXTS, VIDEO_EXTS, MediaError, check_image, list_frame_folder, probe_video, resolve_media,
                     sample_indices)
 
 _BATCH = 65536
@@ -365,6 +377,7 @@ class _Builder:
         qs = []
         ans = []
         ntok = 0
+        nvid = 0
         for i in range(0, n, 2):
             u = msgs[i]
             a = msgs[i + 1]
@@ -383,7 +396,8 @@ class _Builder:
             if type(uc) is not str or type(ac) is not str or not ac or ac.isspace():
                 return False
             if "<" in uc:
-                c = uc.count("<image>") + uc.count("<video>")
+                nvid = uc.count("<video>")
+                c = uc.count("<image>") + nvid
                 if c:
                     if i:
                         return False
@@ -396,10 +410,24 @@ class _Builder:
         images = rec.get("images")
         if images is None:
             images = rec.get("image")
-        if rec.get("videos") is not None or (rec.get("video") is not None and images is None):
-            return False
+        videos = rec.get("videos")
+        if videos is None:
+            videos = rec.get("video") if images is None else None
         pre = self.r.prefix
-        if images is None or images == []:
+        if videos is not None:
+            if images is not None:
+                return False
+            if type(videos) is list:
+                if len(videos) != 1:
+                    return False
+                videos = videos[0]
+            if type(videos) is not str or not videos or not _clean(videos):
+                return False
+            if os.path.splitext(videos)[1].lower() not in VIDEO_EXTS:
+                return False
+            kind, raw, res, nf, nat = "video", [videos], None, None, None
+            vkey = pre + videos
+        elif images is None or images == []:
             if ntok:
                 return False
             kind, raw, res, vkey, nf, nat = "none", [], [], None, 0, None
@@ -429,10 +457,10 @@ class _Builder:
                 p = images[0]
                 if type(p) is not str or not p or (self.r.media_root is not None and not _clean(p)):
                     return False
-                if os.path.splitext(p)[1].lower() not in IMAGE_EXTS:
-                    return False
+                if nvid or os.path.splitext(p)[1].lower() not in IMAGE_EXTS:
+                    return False  # <video> for an image is a mismatch: the general path rejects it
                 kind, raw, res, vkey, nf, nat = "image", images, None, None, 1, None
-        is_video = kind == "frames"
+        is_video = kind != "image" and kind != "none"
         self.m_raw.append(raw)
         self.m_res.append(res)
         midx = len(self.m_raw) - 1
@@ -549,9 +577,12 @@ def ingest(paths: list[str | Path], *, media_root: str | Path | None = None, fmt
             (``media_outside_root``); default None = each pool file's own folder, no confinement.
         fmt: force a row format (one of ``gdo.pool.formats.FORMATS``) instead of auto-detection.
         frames: T, frames a video is sampled to (``n_frames = min(native, T)``).
-        probe_media: True: probe video headers (PyAV) and check images/frames exist and are
-            readable (missing/corrupt media -> reject). False: open no media file at all; frame
-            lists still give native_frames = len(list), video files and frame folders give nulls.
+        probe_media: True: probe video headers (PyAV; packets counted when the header has no
+            frame count), check images exist and their header is readable (PIL), list frame
+            folders, and check that the frames of a frame list that sampling will read exist
+            (missing/corrupt media -> row reject). False: open no media file at all; frame lists
+            still give native_frames = len(list), n_frames = min(len, T); video files and frame
+            folders give null native_frames/n_frames/fps/duration_s.
         workers: processes for large JSONL files (split in byte ranges); output is identical for
             any value.
         progress: print a line per file to stderr.
@@ -563,6 +594,8 @@ def ingest(paths: list[str | Path], *, media_root: str | Path | None = None, fmt
     Raises:
         ValueError: unknown ``fmt``.
     """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
     if fmt is not None and fmt not in F.FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(F.FORMATS)}")
     import gc
@@ -661,7 +694,7 @@ def _ingest(paths, *, media_root, fmt, frames, probe_media, workers, progress) -
     table = pa.Table.from_batches(batches, schema=CANDIDATE_SCHEMA) if batches else CANDIDATE_SCHEMA.empty_table()
     n = table.num_rows
     table = table.set_column(CANDIDATE_SCHEMA.get_field_index("pool_pos"), CANDIDATE_SCHEMA.field("pool_pos"),
-                             pa.array(range(n), pa.int64()) if n else pa.array([], pa.int64()))
+                             pa.array(np.arange(n, dtype=np.int64)))
     table, collisions = _unique_uids(table)
     totals = {k: sum(s[k] for s in files_stats.values()) for k in
               ("rows_read", "rows_with_candidates", "rows_rejected", "candidates", "candidate_rejects")}
