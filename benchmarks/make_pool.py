@@ -31,12 +31,14 @@ Descriptor files, one per accepted form (``--forms``), agree on every value for 
 
 Unlike the release, ``text_feat`` hashes tokens with a stable hash (never Python's ``hash()``).
 
-Memory is bounded: rows are produced and written in chunks of ``CHUNK`` candidates; the merged
-form is derived from a temporary columnar spill file. ``pool.json`` records what was generated.
+Memory is bounded: rows are produced and written in chunks of ``CHUNK`` candidates, each from its
+own random stream seeded by (seed, chunk index), so ``--workers`` processes can generate chunks in
+parallel and the files are identical for any worker count; the merged form is derived from a
+temporary columnar spill file. ``pool.json`` records what was generated.
 
 CLI::
 
-    python benchmarks/make_pool.py --n 100000 --out DIR [--seed 0] [--forms parquet,merged,raw]
+    python benchmarks/make_pool.py --n 100000 --out DIR [--seed 0] [--forms parquet,merged,raw] [--workers 2]
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 CHUNK = 25_000
 N_SHARDS = 8
 IMAGE_SHARE = 0.6
@@ -273,7 +275,8 @@ class PoolGenerator:
         self.img_cdf = _cdf(_zipf_weights(len(IMAGE_SOURCES)))
         self.vid_cdf = _cdf(_zipf_weights(len(VIDEO_SOURCES)))
         self.frame_suffix = [f"/{i:05d}.jpg" for i in range(1, 181)]
-        self.row_no = [0, 0]
+        self.row_no = [0, 0]  # image rows, videos generated in the current chunk
+        self.chunk_index = 0
         drng = np.random.default_rng(777)
         self.common = []  # (question, answer, q words, a words) repeated across the pool
         for j in range(300):
@@ -351,7 +354,7 @@ class PoolGenerator:
             left -= turns
             src = IMAGE_SOURCES[r.pick(self.img_cdf)]
             stem = src.split("(")[0]
-            rid = f"{stem}_{self.row_no[0]:08d}"
+            rid = f"{stem}_{self.chunk_index:04d}{self.row_no[0]:05d}"
             self.row_no[0] += 1
             msgs: list = []
             caption_src = src.startswith(("sharegpt4v", "image_textualization", "allava"))
@@ -385,7 +388,7 @@ class PoolGenerator:
             fam = next(f for f in _FRAME_RANGE if src.startswith(f))
             lo, hi = _FRAME_RANGE[fam]
             native = r.int(lo, hi + 1)
-            vid = f"v_{self.row_no[1]:07d}"
+            vid = f"v_{self.chunk_index:04d}{self.row_no[1]:05d}"
             self.row_no[1] += 1
             prefix = f"vv_frames/{vid}"
             frames_json = orjson.dumps([prefix + s for s in self.frame_suffix[:native]])  # once per video
@@ -545,22 +548,32 @@ class PoolGenerator:
             img[is_video] = np.asarray(vt["vis"])[vi[is_video]]
         return img
 
-    def chunks(self):
-        """Yield (kind, chunk, descriptor arrays) in pool order: image file first, then video file."""
-        self.row_no = [0, 0]  # image rows, videos generated so far
+    def plan(self) -> list[tuple[int, bool, int, int]]:
+        """Chunks in pool order (image file first, then video file): (index, is_video, count, first idx)."""
+        out = []
         idx = 0
         for total, is_video in ((self.n_image, False), (self.n_video, True)):
             done = 0
             while done < total:
                 cnt = min(CHUNK, total - done)
-                if is_video:
-                    ch, vt = self._video_chunk(cnt)
-                else:
-                    ch, vt = self._image_chunk(cnt), None
-                d = self._descriptors(ch, vt, idx)
-                yield ("video" if is_video else "image"), ch, d
+                out.append((len(out), is_video, cnt, idx))
                 done += cnt
                 idx += cnt
+        return out
+
+    def chunk(self, index: int, is_video: bool, count: int, start_idx: int) -> tuple[_Chunk, dict, int]:
+        """Generate one chunk from its own random stream (seed, index): chunks are independent, so
+        the output does not depend on how many processes generate them. Returns (chunk,
+        descriptor arrays, videos generated)."""
+        self.rng = np.random.default_rng([self.seed, index])
+        self.r = _Rand(self.rng)
+        self.chunk_index = index
+        self.row_no = [0, 0]
+        if is_video:
+            ch, vt = self._video_chunk(count)
+        else:
+            ch, vt = self._image_chunk(count), None
+        return ch, self._descriptors(ch, vt, start_idx), self.row_no[1]
 
 
 # ---- writers --------------------------------------------------------------------------------
@@ -696,7 +709,36 @@ def _write_merged(stage_path: Path, out_path: Path) -> dict:
     return {k: {"center": c, "scale": s} for k, (c, s) in stats.items()}
 
 
-def generate(n: int, out: str | os.PathLike, seed: int = 0, forms=ALL_FORMS, quiet: bool = True) -> dict:
+_WORKER: dict = {}
+
+
+def _build_chunk(args: tuple) -> dict:
+    """Worker: generate chunk ``args`` and serialise everything the writers need."""
+    n, seed, forms, index, is_video, count, start_idx = args
+    gen = _WORKER.get((n, seed))
+    if gen is None:
+        gen = _WORKER[(n, seed)] = PoolGenerator(n, seed)
+    ch, d, videos = gen.chunk(index, is_video, count, start_idx)
+    res = {
+        "kind": "video" if is_video else "image", "rows": b"\n".join(ch.rows) + b"\n", "n_rows": len(ch.rows),
+        "n_cands": len(ch.uid), "videos": videos, "last_idx": int(d["idx"][-1]),
+        "sources": {s: int(c) for s, c in zip(*np.unique(np.asarray(ch.source, dtype=object), return_counts=True))},
+        "mcq": int(np.sum(d["question_form"] == "MCQ")), "temporal_lexical": int(d["lexical_tnc"].sum()),
+        "dup_candidates": int(np.sum(d["dup_group"] >= 0)),
+        "model_errors": int(np.sum(d["model_error"] != None)),  # noqa: E711
+        "parquet": _descriptor_table(d, _descriptor_schema()) if "parquet" in forms else None,
+        "stage": pa.Table.from_arrays([pa.array(d[f.name], f.type, from_pandas=True) for f in _STAGE_SCHEMA],
+                                      schema=_STAGE_SCHEMA) if "merged" in forms else None,
+        "raw": None,
+    }
+    if "raw" in forms:
+        recs = _raw_records(d)
+        res["raw"] = [b"\n".join(recs[(r - start_idx) % N_SHARDS::N_SHARDS]) for r in range(N_SHARDS)]
+    return res
+
+
+def generate(n: int, out: str | os.PathLike, seed: int = 0, forms=ALL_FORMS, quiet: bool = True,
+             workers: int | None = None) -> dict:
     """Write a pool of ``n`` candidates and its descriptor files under ``out``.
 
     Args:
@@ -704,6 +746,8 @@ def generate(n: int, out: str | os.PathLike, seed: int = 0, forms=ALL_FORMS, qui
         out: output folder (created).
         seed: seed of every random draw; the same (n, seed) gives byte-identical files.
         forms: subset of ("parquet", "merged", "raw").
+        workers: processes generating chunks (default: the CPU count, at most 4); the files are
+            identical for any value.
 
     Returns:
         The manifest written to ``out/pool.json`` (counts, files, seconds).
@@ -735,32 +779,45 @@ def generate(n: int, out: str | os.PathLike, seed: int = 0, forms=ALL_FORMS, qui
         shard_fh = [open(shard_dir / f"sixd_metrics_rank{r:04d}.jsonl.tmp", "wb") for r in range(N_SHARDS)]
     counts = {"rows": {"image": 0, "video": 0}, "candidates": {"image": 0, "video": 0}, "videos": 0,
               "sources": {}, "mcq": 0, "temporal_lexical": 0, "dup_candidates": 0, "model_errors": 0}
-    for kind, ch, d in gen.chunks():
-        fh[kind].write(b"\n".join(ch.rows) + b"\n")
-        counts["rows"][kind] += len(ch.rows)
-        counts["candidates"][kind] += len(ch.uid)
-        for s, c in zip(*np.unique(np.asarray(ch.source, dtype=object), return_counts=True)):
-            counts["sources"][s] = counts["sources"].get(s, 0) + int(c)
-        counts["mcq"] += int(np.sum(d["question_form"] == "MCQ"))
-        counts["temporal_lexical"] += int(d["lexical_tnc"].sum())
-        counts["dup_candidates"] += int(np.sum(d["dup_group"] >= 0))
-        counts["model_errors"] += int(np.sum(d["model_error"] != None))  # noqa: E711
-        if pq_writer is not None:
-            pq_writer.write_table(_descriptor_table(d, schema), row_group_size=CHUNK)
-        if stage_writer is not None:
-            stage_writer.write_table(pa.Table.from_arrays(
-                [pa.array(d[f.name], f.type, from_pandas=True) for f in _STAGE_SCHEMA], schema=_STAGE_SCHEMA))
-        if shard_fh:
-            recs = _raw_records(d)
-            first = int(d["idx"][0])
-            for r in range(N_SHARDS):
-                part = recs[(r - first) % N_SHARDS::N_SHARDS]
-                if part:
-                    shard_fh[r].write(b"\n".join(part) + b"\n")
-        if not quiet:
-            print(f"[make_pool] {int(d['idx'][-1]) + 1}/{n} candidates  {time.perf_counter() - t0:.1f}s",
-                  file=sys.stderr, flush=True)
-    counts["videos"] = gen.row_no[1]
+    plan = [(n, seed, forms, *c) for c in gen.plan()]
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4)
+    workers = max(1, min(int(workers), len(plan)))
+    pool = None
+    if workers > 1:
+        import multiprocessing as mproc
+
+        _corpus()  # built once, inherited by forked workers
+        ctx = mproc.get_context("fork" if "fork" in mproc.get_all_start_methods() else "spawn")
+        pool = ctx.Pool(workers)
+        results = pool.imap(_build_chunk, plan)
+    else:
+        results = map(_build_chunk, plan)
+    try:
+        for res in results:
+            kind = res["kind"]
+            fh[kind].write(res["rows"])
+            counts["rows"][kind] += res["n_rows"]
+            counts["candidates"][kind] += res["n_cands"]
+            counts["videos"] += res["videos"]
+            for s_, c in res["sources"].items():
+                counts["sources"][s_] = counts["sources"].get(s_, 0) + c
+            for k in ("mcq", "temporal_lexical", "dup_candidates", "model_errors"):
+                counts[k] += res[k]
+            if pq_writer is not None:
+                pq_writer.write_table(res["parquet"], row_group_size=CHUNK)
+            if stage_writer is not None:
+                stage_writer.write_table(res["stage"])
+            if shard_fh:
+                for r in range(N_SHARDS):
+                    if res["raw"][r]:
+                        shard_fh[r].write(res["raw"][r] + b"\n")
+            if not quiet:
+                print(f"[make_pool] {res['last_idx'] + 1}/{n} candidates  {time.perf_counter() - t0:.1f}s",
+                      file=sys.stderr, flush=True)
+    finally:
+        if pool is not None:
+            pool.terminate()
     for k, f in fh.items():
         f.close()
         os.replace(files[k].with_name(files[k].name + ".tmp"), files[k])
@@ -800,10 +857,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--forms", default=",".join(ALL_FORMS), help="comma list of parquet,merged,raw")
+    ap.add_argument("--workers", type=int, default=None, help="generator processes (default: CPUs, at most 4)")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
     forms = [f for f in a.forms.split(",") if f]
-    m = generate(a.n, a.out, seed=a.seed, forms=forms, quiet=a.quiet)
+    m = generate(a.n, a.out, seed=a.seed, forms=forms, quiet=a.quiet, workers=a.workers)
     print(json.dumps({k: m[k] for k in ("n", "seed", "forms", "seconds")} | {"counts": m["counts"]["candidates"]}))
 
 

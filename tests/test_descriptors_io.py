@@ -119,3 +119,21 @@ def test_table_input_with_release_names(pool):
     D = read_descriptors(d, candidates=c)
     assert D.form == "table" and D.table.column_names[0] == "uid"
     assert D.info["duplicate_uids"] == 0
+
+
+def test_kmeans_fit_and_assign():
+    from gdo.selection import kmeans as K
+
+    rng = np.random.default_rng(0)
+    centres = rng.random((60, 12)).astype(np.float32) * 10
+    X = (centres[rng.integers(0, 60, 6000)] + 0.05 * rng.normal(size=(6000, 12))).astype(np.float32)
+    C, info = K.fit(X, 600, seed=3)
+    C2, _ = K.fit(X, 600, seed=3)
+    assert np.array_equal(C, C2) and C.shape == (600, 12) and info["fit_rows"] == 6000
+    lab, d = K.assign(X, C, seed=3)                      # coarse-quantizer search (k >= 512)
+    le, de = K.exact_assign(X, C)
+    assert np.mean(lab == le) > 0.97
+    assert np.all(d >= np.sqrt(de) - 1e-4) and np.mean(d) <= 1.02 * np.mean(np.sqrt(de)) + 1e-6
+    small, ds = K.assign(X, C[:50])                      # exact below 512 centres
+    le2, de2 = K.exact_assign(X, C[:50])
+    assert np.array_equal(small, le2) and np.allclose(ds, np.sqrt(de2), atol=1e-4)

@@ -57,12 +57,20 @@ def register(app: typer.Typer) -> None:
         cands = None
         rejects = None
         pools = [str(p) for p in pool]
+        missing = [p for p in pools if not Path(p).exists()]
+        if missing:
+            typer.echo(f"error: pool file not found: {', '.join(missing)}", err=True)
+            raise typer.Exit(2)
         if len(pool) == 1 and (pool[0].name == "candidates.parquet" or (pool[0] / "candidates.parquet").exists()):
             from gdo.pool.ingest import read_candidates
 
             cp = pool[0] if pool[0].name == "candidates.parquet" else pool[0] / "candidates.parquet"
             cands = read_candidates(cp)
             pools = sorted(set(cands["source_file"].to_pylist())) if cands.num_rows else []
+            rej_path = cp.parent / "rejects.jsonl"
+            if rej_path.exists():  # the ingest rejects of this pool, counted in report.json
+                with open(rej_path, "rb") as f:
+                    rejects = sum(1 for line in f if line.strip())
         try:
             res = run_select(pools, descriptors, out, preset=preset, goal=goal, candidates=cands,
                              ingest_rejects=rejects, mode=mode, seed=seed, budget=bud, baseline_mult=baseline_mult,
@@ -77,6 +85,9 @@ def register(app: typer.Typer) -> None:
         acc = r["accounting"]
         typer.echo(f"pool {acc['candidates_in_pool']:,} candidates; budget n = {b['n']:,} ({b.get('mode')}); "
                    f"selected {acc['selected']:,}, baseline {acc['baseline_selected']:,}")
+        if b["n"] == 0 and acc["candidates_in_pool"] > 0:
+            typer.echo("note: the auto budget is 0 (the pool is small for this goal's max_ratio); "
+                       "pass --budget N to choose a size", err=True)
         typer.echo("stages: " + ", ".join(f"{k}={v}" for k, v in sorted(r["stages"]["gdo"].items())))
         for c in r["constraints"]:
             name = c["name"] + (f"[{c['group']}]" if "group" in c else "")

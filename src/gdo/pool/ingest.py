@@ -21,10 +21,15 @@ empty conversation), ``assistant_first``, ``no_pairs``, ``empty_answer`` (every 
 ``unknown_format``, ``unreadable_file``, and ``malformed_json``/``not_utf8`` for a JSON array that
 does not parse. Duplicate ids are not rejects: the later uids get ``#2``, ``#3``... in pool order,
 counted in ``ingest.json`` as ``uid_collisions``.
+
+Lean mode (``media_columns=False``, for ``gdo select``, which never opens media): the ``media`` and
+``media_raw`` columns are null; every other column, every reject and the stats are the same as in
+the default mode (see ``ingest``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -34,6 +39,7 @@ from typing import Any, Iterable
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gdo.schema import CANDIDATE_SCHEMA, DEFAULT_FRAMES, IMAGE_QA, SHORT_VIDEO
 from gdo.utils.hashing import stable_hash
@@ -51,8 +57,9 @@ _FAST_PATH = True
 
 @dataclass
 class IngestResult:
-    """Result of ``ingest``: ``candidates`` (pa.Table, CANDIDATE_SCHEMA, ordered by pool_pos),
-    ``rejects`` (list of reject dicts, in file/line order), ``stats`` (the ingest.json object)."""
+    """Result of ``ingest``: ``candidates`` (pa.Table, CANDIDATE_SCHEMA, ordered by pool_pos;
+    ``media``/``media_raw`` all null when ingested with ``media_columns=False``), ``rejects`` (list
+    of reject dicts, in file/line order), ``stats`` (the ingest.json object)."""
 
     candidates: pa.Table
     rejects: list[dict]
@@ -78,10 +85,6 @@ class _Resolver:
             return [os.fspath(resolve_media(p, self.base_dir, self.media_root, check_links=False)) for p in paths]
         pre = self.prefix
         return [pre + p for p in paths]
-
-
-_FAST_USER = frozenset({"user", "human"})
-_FAST_ASST = frozenset({"assistant", "gpt"})
 
 
 def _clean(j: str) -> bool:
@@ -135,7 +138,8 @@ class _Builder:
     """Accumulates candidate columns and rejects for one file (or one byte range of it)."""
 
     def __init__(self, file: str, file_index: int, fmt: str, resolver: _Resolver, frames: int,
-                 probe: bool, probe_cache: dict) -> None:
+                 probe: bool, probe_cache: dict, lean: bool = False) -> None:
+        self.lean = lean  # media_columns=False: no media/media_raw lists (see ``ingest``)
         self.file = file
         self.file_index = file_index
         self.fmt = fmt
@@ -143,6 +147,8 @@ class _Builder:
         self.T = frames
         self.probe = probe
         self.probe_cache = probe_cache
+        self._vk_hash = hashlib.blake2b(digest_size=8)  # video_key of frame lists: stable_hash(prefix, ...)
+        self._vk_hash.update(resolver.prefix.encode("utf-8") + b"\x1f")
         self.batches: list[pa.RecordBatch] = []
         self.rejects: list[dict] = []
         self.rows_read = 0
@@ -152,11 +158,18 @@ class _Builder:
         self.by_reason: Counter = Counter()
         self._reset()
 
+    #: Per-group columns. A group is a run of consecutive candidates of one row that share every
+    #: column but question/answer/turn/user_msg/asst_msg: the fast path adds one group per row,
+    #: the general path one group per kept pair. Candidate k of a group (k = 0, 1, ...) has
+    #: turn = turn0 + k, user_msg = user0 + 2k, asst_msg = asst0 + 2k (only the fast path makes
+    #: groups of more than one candidate, and its rows alternate user/assistant strictly).
+    _GROUP_COLS = ("k", "row_id", "line", "video", "kind", "vkey", "nf", "nat", "fps", "dur", "ds", "midx",
+                   "turn0", "user0", "asst0")
+
     def _reset(self) -> None:
-        self.c: dict[str, list] = {k: [] for k in (
-            "uid", "row_id", "turn", "line", "bucket", "question", "answer", "user_msg", "asst_msg",
-            "media_kind", "midx", "video_key", "n_frames", "native_frames", "fps", "duration_s",
-            "data_source")}
+        self.groups: list[tuple] = []  # one tuple per group, fields in _GROUP_COLS order
+        self.q: list[str] = []  # per candidate: question, answer
+        self.a: list[str] = []
         self.m_raw: list[list[str]] = []
         self.m_res: list[list[str]] = []
 
@@ -172,6 +185,12 @@ class _Builder:
         if it.kind == "frames":
             if isinstance(it.value, list):
                 raw = it.value
+                j = "\x1f".join(raw)
+                if self.lean:  # the checks of ``many`` (media_outside_root, first bad path first), no list
+                    if r.media_root is not None and (not _clean(j) or not all(raw)):
+                        for p in raw:
+                            resolve_media(p, r.base_dir, r.media_root, check_links=False)
+                    return None, None, len(raw), None, None, "frames:" + stable_hash(r.prefix, j)
                 res = r.many(raw)
                 if self.probe:
                     if r.media_root is not None:
@@ -180,7 +199,7 @@ class _Builder:
                     for i in sample_indices(len(res), self.T):
                         if not os.path.isfile(res[i]):
                             raise MediaError("missing_media", f"frame {res[i]} does not exist")
-                key = "frames:" + stable_hash(r.prefix, "\x1f".join(raw))
+                key = "frames:" + stable_hash(r.prefix, j)
                 return raw, res, len(res), None, None, key
             raw = [it.value]
             folder = r.one(it.value)
@@ -217,17 +236,18 @@ class _Builder:
         return raw, [res_p], None, None, None, None
 
     def add_row(self, line: int, row: Row) -> None:
-        c = self.c
         items = row.items
         media = [self._item_media(it) for it in items]  # may raise MediaError
         is_video = row.is_video
-        prefix = "vv::" if is_video else "ov::"
-        bucket = SHORT_VIDEO if is_video else IMAGE_QA
         all_idx: int | None = None
         T = self.T
+        lean = self.lean
         for p in row.pairs:
             sel = p.items
-            if sel is None:
+            if lean:
+                sel_items = range(len(items)) if sel is None else sel
+                midx = -1
+            elif sel is None:
                 sel_items = range(len(items))
                 if all_idx is None:
                     all_idx = self._register(media, sel_items)
@@ -247,30 +267,16 @@ class _Builder:
                     _, _, nat, fps, dur, vkey = media[first]
                     kind = it.kind
                     nf = None if nat is None else min(nat, T)
-            uid = f"{prefix}{row.row_id}::t{p.k}"
-            c["uid"].append(uid)
-            c["row_id"].append(row.row_id)
-            c["turn"].append(p.k)
-            c["line"].append(line)
-            c["bucket"].append(bucket)
-            c["question"].append(p.question)
-            c["answer"].append(p.answer)
-            c["user_msg"].append(p.user_msg)
-            c["asst_msg"].append(p.asst_msg)
-            c["media_kind"].append(kind)
-            c["midx"].append(midx)
-            c["video_key"].append(vkey)
-            c["n_frames"].append(nf)
-            c["native_frames"].append(nat)
-            c["fps"].append(fps)
-            c["duration_s"].append(dur)
-            c["data_source"].append(row.data_source)
+            self.groups.append((1, row.row_id, line, is_video, kind, vkey, nf, nat, fps, dur, row.data_source, midx,
+                                p.k, p.user_msg, p.asst_msg))
+            self.q.append(p.question)
+            self.a.append(p.answer)
         self.n_cands += len(row.pairs)
         self.rows_ok += 1
         for reason, detail, u, a in row.cand_rejects:
             self.reject(line, reason, detail, level="candidate", row_id=row.row_id)
             self.cand_rejects += 1
-        if len(c["uid"]) >= _BATCH:
+        if len(self.q) >= _BATCH:
             self.flush()
 
     def _register(self, media, sel_items) -> int:
@@ -316,41 +322,71 @@ class _Builder:
         return pa.ListArray.from_arrays(raw_lists.offsets, allv.take(pa.array(idx)))
 
     def flush(self) -> None:
-        c = self.c
-        n = len(c["uid"])
+        """Turn the pending groups/candidates into one CANDIDATE_SCHEMA record batch (vectorised)."""
+        n = len(self.q)
         if not n:
             return
+        g = dict(zip(self._GROUP_COLS, zip(*self.groups)))
+        k = np.asarray(g["k"], np.int64)
         lt = pa.list_(pa.string())
-        idx = np.asarray(c["midx"], np.int64)
-        raw_lists = pa.array(self.m_raw, lt)
-        if any(r is None for r in self.m_res):
-            res_lists = self._resolve_lists(raw_lists)
+        if len(k) == n:  # every group has one candidate
+            take = None
+            off = 0
         else:
-            res_lists = pa.array(self.m_res, lt)
-        media_raw = _take_lists(raw_lists, idx)
-        media = _take_lists(res_lists, idx)
+            take = np.repeat(np.arange(len(k), dtype=np.int64), k)
+            off = np.arange(n, dtype=np.int64) - np.repeat(np.cumsum(k) - k, k)
+            take_arr = pa.array(take)
+
+        def col(name: str, typ: pa.DataType) -> pa.Array:
+            arr = pa.array(g[name], typ)
+            return arr if take is None else arr.take(take_arr)
+
+        def icol(name: str, typ: pa.DataType, step: int) -> pa.Array:
+            v = np.asarray(g[name], np.int64)
+            v = v if take is None else v[take] + step * off
+            return pa.array(v.astype(typ.to_pandas_dtype()), typ)
+
+        video = np.asarray(g["video"], bool)
+        video = pa.array(video if take is None else video[take])
+        row_id = col("row_id", pa.string())
+        turn = icol("turn0", pa.int32(), 1)
+        uid = pc.binary_join_element_wise(pc.if_else(video, "vv::", "ov::"), row_id, "::t",
+                                          pc.cast(turn, pa.string()), "")
+        if self.lean:
+            media = media_raw = pa.nulls(n, lt)
+        else:
+            idx = np.asarray(g["midx"], np.int64)
+            if take is not None:
+                idx = idx[take]
+            raw_lists = pa.array(self.m_raw, lt)
+            if any(r is None for r in self.m_res):
+                res_lists = self._resolve_lists(raw_lists)
+            else:
+                res_lists = pa.array(self.m_res, lt)
+            media_raw = _take_lists(raw_lists, idx)
+            media = _take_lists(res_lists, idx)
         cols = {
-            "uid": pa.array(c["uid"], pa.string()),
-            "row_id": pa.array(c["row_id"], pa.string()),
-            "turn": pa.array(c["turn"], pa.int32()),
+            "uid": uid,
+            "row_id": row_id,
+            "turn": turn,
             "source_file": pa.array([self.file] * n, pa.string()),
-            "file_index": pa.array([self.file_index] * n, pa.int32()),
-            "line": pa.array(c["line"], pa.int64()),
+            "file_index": pa.array(np.full(n, self.file_index, np.int32)),
+            "line": icol("line", pa.int64(), 0),
             "format": pa.array([self.fmt] * n, pa.string()),
-            "bucket": pa.array(c["bucket"], pa.string()),
-            "question": pa.array(c["question"], pa.string()),
-            "answer": pa.array(c["answer"], pa.string()),
-            "user_msg": pa.array(c["user_msg"], pa.int32()),
-            "asst_msg": pa.array(c["asst_msg"], pa.int32()),
-            "media_kind": pa.array(c["media_kind"], pa.string()),
+            "bucket": pc.if_else(video, SHORT_VIDEO, IMAGE_QA),
+            "question": pa.array(self.q, pa.string()),
+            "answer": pa.array(self.a, pa.string()),
+            "user_msg": icol("user0", pa.int32(), 2),
+            "asst_msg": icol("asst0", pa.int32(), 2),
+            "media_kind": col("kind", pa.string()),
             "media": media,
             "media_raw": media_raw,
-            "video_key": pa.array(c["video_key"], pa.string()),
-            "n_frames": pa.array(c["n_frames"], pa.int32()),
-            "native_frames": pa.array(c["native_frames"], pa.int32()),
-            "fps": pa.array(c["fps"], pa.float64()),
-            "duration_s": pa.array(c["duration_s"], pa.float64()),
-            "data_source": pa.array(c["data_source"], pa.string()),
+            "video_key": col("vkey", pa.string()),
+            "n_frames": col("nf", pa.int32()),
+            "native_frames": col("nat", pa.int32()),
+            "fps": col("fps", pa.float64()),
+            "duration_s": col("dur", pa.float64()),
+            "data_source": col("ds", pa.string()),
             "pool_pos": pa.nulls(n, pa.int64()),
         }
         self.batches.append(pa.RecordBatch.from_arrays([cols[f.name] for f in CANDIDATE_SCHEMA],
@@ -360,9 +396,10 @@ class _Builder:
     # ------------------------------------------------------------------ fast path
     def _fast(self, line: int, rec: dict) -> bool:
         """Common shapes without probing (plain alternating user/assistant strings, string id,
-        tokens only in the first question, no media / one image / one frame list). Returns False
-        (nothing recorded) for anything else, which then takes the general path; both paths give
-        identical candidates."""
+        tokens only in the first question, no media / one image / one frame list / one video file).
+        Returns False (nothing recorded) for anything else, which then takes the general path;
+        both paths give identical candidates (tests/test_ingest.py, tests/test_ingest_lean.py).
+        Records one group (see ``_GROUP_COLS``) per row."""
         msgs = rec.get("messages")
         if msgs is None:
             msgs = rec.get("conversations")
@@ -378,15 +415,19 @@ class _Builder:
         ans = []
         ntok = 0
         nvid = 0
-        for i in range(0, n, 2):
-            u = msgs[i]
-            a = msgs[i + 1]
+        first = True
+        it = iter(msgs)
+        for u, a in zip(it, it):
             if type(u) is not dict or type(a) is not dict:
                 return False
-            ur = u.get("role") or u.get("from")
-            ar = a.get("role") or a.get("from")
-            if ur not in _FAST_USER or ar not in _FAST_ASST:
-                return False
+            ur = u.get("role")
+            if ur is None:
+                ur = u.get("from")
+            ar = a.get("role")
+            if ar is None:
+                ar = a.get("from")
+            if (ur != "user" and ur != "human") or (ar != "assistant" and ar != "gpt"):
+                return False  # (any other role, also a non-string one, takes the general path)
             uc = u.get("content")
             if uc is None:
                 uc = u.get("value")
@@ -396,13 +437,15 @@ class _Builder:
             if type(uc) is not str or type(ac) is not str or not ac or ac.isspace():
                 return False
             if "<" in uc:
-                nvid = uc.count("<video>")
-                c = uc.count("<image>") + nvid
+                nv = uc.count("<video>")
+                c = uc.count("<image>") + nv
                 if c:
-                    if i:
+                    if not first:
                         return False
                     ntok = c
+                    nvid = nv
                     uc = uc.replace("<image>", "").replace("<video>", "")
+            first = False
             qs.append(uc.strip())
             ans.append(ac)
         if ntok > 1:
@@ -423,7 +466,8 @@ class _Builder:
                 videos = videos[0]
             if type(videos) is not str or not videos or not _clean(videos):
                 return False
-            if os.path.splitext(videos)[1].lower() not in VIDEO_EXTS:
+            d = videos.rfind(".")  # extension test == ext_of(videos) in VIDEO_EXTS when True
+            if d <= 0 or videos[d - 1] in "./" or videos[d:].lower() not in VIDEO_EXTS:
                 return False
             kind, raw, res, nf, nat = "video", [videos], None, None, None
             vkey = pre + videos
@@ -437,62 +481,60 @@ class _Builder:
             elif type(images) is not list:
                 return False
             ni = len(images)
-            if ni > 1 or self.fmt == "llava_video" or "video_id" in rec:
-                if ni < 2 or not (self.fmt == "llava_video" or "video_id" in rec):
+            lv = self.fmt == "llava_video" or "video_id" in rec
+            if ni > 1 or lv:
+                if ni < 2 or not lv:
                     return False
-                j = "\x1f".join(images)  # TypeError for non-strings -> general path
-                if not images[0] or not images[-1] or "\x1f\x1f" in j:
+                try:
+                    j = "\x1f".join(images)
+                except TypeError:  # a non-string path: the general path rejects it precisely
+                    return False
+                if "\x1f\x1f" in j or j[:1] == "\x1f" or j[-1:] == "\x1f":
                     return False  # empty path: the general path rejects it
                 if self.r.media_root is not None and not _clean(j):
                     return False  # confinement checks need the general path
-                e0 = os.path.splitext(images[0])[1].lower()
-                e1 = os.path.splitext(images[-1])[1].lower()
-                if e0 not in IMAGE_EXTS or e1 not in IMAGE_EXTS:
+                p = images[0]
+                d = p.rfind(".")
+                if d <= 0 or p[d - 1] in "./" or p[d:].lower() not in IMAGE_EXTS:
+                    return False
+                p = images[-1]
+                d = p.rfind(".")
+                if d <= 0 or p[d - 1] in "./" or p[d:].lower() not in IMAGE_EXTS:
                     return False
                 kind, raw, res = "frames", images, None
-                vkey = "frames:" + stable_hash(pre, j)
+                h = self._vk_hash.copy()  # == stable_hash(pre, j)
+                h.update(j.encode("utf-8"))
+                vkey = "frames:" + h.hexdigest()
                 nat = ni
                 nf = ni if ni < self.T else self.T
             else:
                 p = images[0]
                 if type(p) is not str or not p or (self.r.media_root is not None and not _clean(p)):
                     return False
-                if nvid or os.path.splitext(p)[1].lower() not in IMAGE_EXTS:
+                d = p.rfind(".")
+                if nvid or d <= 0 or p[d - 1] in "./" or p[d:].lower() not in IMAGE_EXTS:
                     return False  # <video> for an image is a mismatch: the general path rejects it
                 kind, raw, res, vkey, nf, nat = "image", images, None, None, 1, None
-        is_video = kind != "image" and kind != "none"
-        self.m_raw.append(raw)
-        self.m_res.append(res)
-        midx = len(self.m_raw) - 1
+        if self.lean:
+            midx = -1
+        else:
+            self.m_raw.append(raw)
+            self.m_res.append(res)
+            midx = len(self.m_raw) - 1
         ds = rec.get("data_source")
         if ds is None:
             ds = rec.get("source", "")
         if type(ds) is not str:
             ds = str(ds)
-        prefix = "vv::" if is_video else "ov::"
-        bucket = SHORT_VIDEO if is_video else IMAGE_QA
-        c = self.c
         k = len(qs)
-        c["uid"].extend([f"{prefix}{rid}::t{t}" for t in range(k)])
-        c["row_id"].extend([rid] * k)
-        c["turn"].extend(range(k))
-        c["line"].extend([line] * k)
-        c["bucket"].extend([bucket] * k)
-        c["question"].extend(qs)
-        c["answer"].extend(ans)
-        c["user_msg"].extend(range(0, n, 2))
-        c["asst_msg"].extend(range(1, n, 2))
-        c["media_kind"].extend([kind] * k)
-        c["midx"].extend([midx] * k)
-        c["video_key"].extend([vkey] * k)
-        c["n_frames"].extend([nf] * k)
-        c["native_frames"].extend([nat] * k)
-        c["fps"].extend([None] * k)
-        c["duration_s"].extend([None] * k)
-        c["data_source"].extend([ds] * k)
+        self.groups.append((k, rid, line, kind == "frames" or kind == "video", kind, vkey, nf, nat, None, None, ds,
+                            midx, 0, 0, 1))
+        q = self.q
+        q.extend(qs)
+        self.a.extend(ans)
         self.n_cands += k
         self.rows_ok += 1
-        if len(c["uid"]) >= _BATCH:
+        if len(q) >= _BATCH:
             self.flush()
         return True
 
@@ -536,8 +578,8 @@ def _run_range(args: tuple) -> dict:
     import gc
 
     gc.disable()
-    (path, file_index, fmt, base_dir, media_root, frames, probe, start, end, first_line, spill) = args
-    b = _Builder(path, file_index, fmt, _Resolver(base_dir, media_root, probe), frames, probe, {})
+    (path, file_index, fmt, base_dir, media_root, frames, probe, lean, start, end, first_line, spill) = args
+    b = _Builder(path, file_index, fmt, _Resolver(base_dir, media_root, probe), frames, probe, {}, lean)
     b.consume(F.iter_jsonl(path, start, end, first_line))
     res = b.result()
     with pa.OSFile(spill, "wb") as sink, pa.ipc.new_file(sink, CANDIDATE_SCHEMA) as w:
@@ -568,7 +610,7 @@ def _load_spill(path: str) -> list[pa.RecordBatch]:
 # --------------------------------------------------------------------------- public API
 def ingest(paths: list[str | Path], *, media_root: str | Path | None = None, fmt: str | None = None,
            frames: int = DEFAULT_FRAMES, probe_media: bool = True, workers: int = 1,
-           progress: bool = False) -> IngestResult:
+           progress: bool = False, media_columns: bool = True) -> IngestResult:
     """Read pool files into candidates (one per kept (user, assistant) pair; GDO_METHOD.md section 2).
 
     Args:
@@ -586,31 +628,43 @@ def ingest(paths: list[str | Path], *, media_root: str | Path | None = None, fmt
         workers: processes for large JSONL files (split in byte ranges); output is identical for
             any value.
         progress: print a line per file to stderr.
+        media_columns: True (default): fill ``media`` (resolved paths) and ``media_raw`` (paths as
+            written). False, "lean" mode, for consumers that never open media (``gdo select``):
+            ``media`` and ``media_raw`` are null in every row (the schema stays CANDIDATE_SCHEMA),
+            which saves building one list per candidate (frame lists of 32-180 paths, twice).
+            Every other column, the rejects and the stats are identical to the default mode: the
+            same row checks run (media-token mismatch, mixed media, empty paths, and the lexical
+            ``media_outside_root`` confinement of ``../`` and absolute paths when ``media_root`` is
+            given), ``video_key`` is the same stable hash, and frame lists still give
+            ``native_frames = len(list)``. Only ``stats['media_columns']`` differs. Requires
+            ``probe_media=False``.
 
     Returns:
         IngestResult (candidates ordered by pool_pos; uids made unique with ``#2``, ``#3``...
         suffixes in pool order, counted in ``stats['uid_collisions']``).
 
     Raises:
-        ValueError: unknown ``fmt``.
+        ValueError: unknown ``fmt``; ``media_columns=False`` with ``probe_media=True``.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if fmt is not None and fmt not in F.FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(F.FORMATS)}")
+    if not media_columns and probe_media:
+        raise ValueError("media_columns=False (lean mode) requires probe_media=False: probing needs the media lists")
     import gc
 
     gc_was_enabled = gc.isenabled()
     gc.disable()  # millions of lists/strings are created and kept: cyclic GC passes would rescan them
     try:
         return _ingest(paths, media_root=media_root, fmt=fmt, frames=frames, probe_media=probe_media,
-                       workers=workers, progress=progress)
+                       workers=workers, progress=progress, lean=not media_columns)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _ingest(paths, *, media_root, fmt, frames, probe_media, workers, progress) -> IngestResult:
+def _ingest(paths, *, media_root, fmt, frames, probe_media, workers, progress, lean) -> IngestResult:
     mroot = os.path.abspath(os.fspath(media_root)) if media_root is not None else None
     batches: list[pa.RecordBatch] = []
     rejects: list[dict] = []
@@ -647,7 +701,7 @@ def _ingest(paths, *, media_root, fmt, frames, probe_media, workers, progress) -
 
                 spill_dir = tempfile.mkdtemp(prefix="gdo_ingest_", dir=_spill_root())
                 try:
-                    args = [(path, fi, rfmt, base_dir, mroot, frames, probe_media, a, b, ln,
+                    args = [(path, fi, rfmt, base_dir, mroot, frames, probe_media, lean, a, b, ln,
                              os.path.join(spill_dir, f"{k}.arrow")) for k, (a, b, ln) in enumerate(ranges)]
                     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
                     with ctx.Pool(min(workers, len(args))) as pool:
@@ -658,7 +712,7 @@ def _ingest(paths, *, media_root, fmt, frames, probe_media, workers, progress) -
                     shutil.rmtree(spill_dir, ignore_errors=True)
             else:
                 b = _Builder(path, fi, rfmt, _Resolver(base_dir, mroot, probe_media), frames, probe_media,
-                             probe_cache)
+                             probe_cache, lean)
                 if container == "jsonl":
                     b.consume(F.iter_jsonl(path))
                 elif container == "json":
@@ -704,15 +758,13 @@ def _ingest(paths, *, media_root, fmt, frames, probe_media, workers, progress) -
     totals["rejects_by_reason"] = dict(sorted(tot_reasons.items()))
     totals["files_rejected"] = sum(1 for s in files_stats.values() if "file_reject" in s)
     stats = {"files": files_stats, "totals": totals, "uid_collisions": collisions, "frames": frames,
-             "media_root": mroot, "probe_media": probe_media}
+             "media_root": mroot, "probe_media": probe_media, "media_columns": not lean}
     return IngestResult(table, rejects, stats)
 
 
 def _unique_uids(table: pa.Table) -> tuple[pa.Table, int]:
-    import pyarrow.compute as pc
-
     col = table.column("uid")
-    if table.num_rows == 0 or pc.count_distinct(col).as_py() == table.num_rows:
+    if table.num_rows == 0 or len(pc.unique(col)) == table.num_rows:
         return table, 0
     uids = col.to_pylist()
     seen = set(uids)

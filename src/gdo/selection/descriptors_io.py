@@ -392,13 +392,13 @@ def compute_clusters(table: pa.Table, candidates: pa.Table | None, *, mode: str 
 
     Features per row: a signed hashed bag of words of question + answer (``text_dim`` dims,
     L2-normalised; stable hashes, unlike the release's salted ``hash()``; zeros when the row's uid
-    is not in ``candidates``) and tnc, amm, frame_diversity, ppl, vds (missing = 0). No visual
-    features are available from descriptor files.
+    is not in ``candidates``; or the rows' own ``text_feat`` when present), the rows' ``vis_feat``
+    when present, and tnc, amm, frame_diversity, ppl, vds (missing = 0).
 
     ``default`` mode: each numeric feature is robust-z scaled and clipped to [-4, 4] so no feature
-    dominates; MiniBatchKMeans (initial centres: k seeded rows of the sample) is fitted on a seeded
-    sample of at most max(``fit_sample``, 8k) rows. ``paper`` mode: the release's formula, unscaled
-    features (raw PPL dominates the distance) with the first k rows as initial centres. Every row
+    dominates; k-means (:func:`gdo.selection.kmeans.fit`: Lloyd iterations, initial centres k seeded
+    rows) is fitted on a seeded sample of at most max(``fit_sample``, 8k) rows. ``paper`` mode: the
+    release's formula, unscaled features (raw PPL dominates the distance) with the first k rows as initial centres. Every row
     is then assigned to its nearest centre by :func:`gdo.selection.kmeans.assign` (exact below
     k = 512; above, through a coarse quantizer of the centres: 99% of rows get their exact nearest
     centre on clustered data, the others a centre a few percent farther).
@@ -406,8 +406,6 @@ def compute_clusters(table: pa.Table, candidates: pa.Table | None, *, mode: str 
     Returns:
         (rep float64 (M,), hard float64 (M,), info dict with k, features, fit_rows, mode).
     """
-    from sklearn.cluster import MiniBatchKMeans
-
     from gdo.selection.text import hashed_bow, tokenize
 
     m = table.num_rows
@@ -450,20 +448,12 @@ def compute_clusters(table: pa.Table, candidates: pa.Table | None, *, mode: str 
             v = np.clip((v - cen) / sc, -4, 4) if sc > 0 else np.zeros_like(v)
         nums.append(np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0))
     X = np.ascontiguousarray(np.concatenate(blocks + [np.stack(nums, axis=1).astype(np.float32)], axis=1))
-    rng = np.random.default_rng(seed)
-    ns = min(m, max(fit_sample, 8 * k))
-    fit_rows = np.sort(rng.choice(m, ns, replace=False)) if ns < m else np.arange(m)
-    if mode == "paper":
-        init = X[:k]  # the release seeds the centroids with the first k rows read
-    else:
-        init = X[fit_rows[np.sort(rng.choice(len(fit_rows), k, replace=False))]] if len(fit_rows) >= k else X[:k]
-    km = MiniBatchKMeans(n_clusters=k, init=init, n_init=1, random_state=seed, batch_size=max(1024, min(8192, m)),
-                         max_iter=2, max_no_improvement=None, compute_labels=False, reassignment_ratio=0.0)
-    km.fit(X[fit_rows])
-    centers = np.ascontiguousarray(km.cluster_centers_, dtype=np.float32)
-    from gdo.selection.kmeans import assign
+    from gdo.selection.kmeans import assign, fit
 
+    # paper: the release seeds the centroids with the first k rows read; default: k seeded sample rows
+    centers, finfo = fit(X, k, seed=seed, init=X[:k] if mode == "paper" else None, sample=fit_sample)
     _, dist = assign(X, centers, seed=seed)
+    fit_rows = np.arange(finfo["fit_rows"])
     rep = np.exp(-dist)
     info = {"k": k, "features": feat_names + ["tnc", "amm", "frame_diversity", "ppl", "vds"],
             "fit_rows": int(len(fit_rows)), "mode": mode, "scaled": mode != "paper"}

@@ -171,8 +171,8 @@ def compute_fields(cand: pa.Table, mode: str, *, tnc_judge: np.ndarray | None = 
                    q_tok: Tokens | None = None, a_tok: Tokens | None = None) -> Fields:
     """The seven stratum fields (GDO_METHOD.md section 5) for the candidates in ``cand`` (pool order).
 
-    Paper mode: duration from frames after the cut to ``frames`` (T), lexical temporal category,
-    whitespace-collapsing MCQ test. Default mode: duration from native frame counts (descriptor
+    Paper mode: duration from frames after the cut to ``frames`` (T; ``unknown`` for a video whose
+    frame count is not known), lexical temporal category, whitespace-collapsing MCQ test. Default mode: duration from native frame counts (descriptor
     ``native_frames``, else the candidate's, else the length of a frame list; ``unknown`` when none is
     known), images always ``image``; temporal category from the TNC judge (>= 0.5) where it ran, else
     lexical; proper MCQ detection.
@@ -217,6 +217,7 @@ def compute_fields(cand: pa.Table, mode: str, *, tnc_judge: np.ndarray | None = 
         fr = np.where(np.isnan(n_frames), np.minimum(nat, frames), n_frames)
         fr = np.where(~is_video & np.isnan(fr), media_len, fr)
         didx = _bucket_idx(np.nan_to_num(fr, nan=0.0), F.DURATION_EDGES)
+        didx = np.where(is_video & np.isnan(fr), len(F.DURATION_NAMES), didx)  # frame count unknown
     else:
         didx = _bucket_idx(np.nan_to_num(nat, nan=0.0), F.DURATION_EDGES)
         didx = np.where(is_video & np.isnan(nat), len(F.DURATION_NAMES), didx)
@@ -227,10 +228,18 @@ def compute_fields(cand: pa.Table, mode: str, *, tnc_judge: np.ndarray | None = 
     c, lab = first_seen_codes(didx.astype(np.int64))
     codes["duration"], labels["duration"] = c, [str(dur_names[i]) for i in lab]
     # temporal category (same rule as fields.temporal_category, on integer codes): 0 Static, 1 Temporal, 2 Mixed
-    temporal = F.lexical_tnc(q) > 0.5
+    # the lexical rule is only needed for video questions (without a judge value)
+    need = is_video.copy()
+    temporal = np.zeros(n, dtype=bool)
     if mode != "paper" and tnc_judge is not None:
         j = np.asarray(tnc_judge, dtype=np.float64)
-        temporal = np.where(np.isnan(j), temporal, j >= 0.5)
+        judged = ~np.isnan(j)
+        temporal[judged] = j[judged] >= 0.5
+        need &= ~judged
+    if need.any():
+        qv = q.filter(pa.array(need)) if isinstance(q, (pa.Array, pa.ChunkedArray)) else \
+            np.asarray(q, dtype=object)[need].tolist()
+        temporal[need] = F.lexical_tnc(qv) > 0.5
     tcode = np.where(is_video, np.where(temporal, 1, 2), 0).astype(np.int64)
     c, lab = first_seen_codes(tcode)
     codes["temporal"], labels["temporal"] = c, [("Static", "Temporal", "Mixed")[i] for i in lab]

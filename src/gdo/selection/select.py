@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -36,11 +36,10 @@ import pyarrow.compute as pc
 from gdo.schema import SHORT_VIDEO
 from gdo.selection.baseline import eligible_in_order, uniform_baseline
 from gdo.selection.budget import _F, auto_budget, largest_remainder
-from gdo.selection.descriptors_io import CANON_FLOAT, Descriptors, read_descriptors
+from gdo.selection.descriptors_io import Descriptors, read_descriptors
 from gdo.selection.goal import Goal, load_goal
 from gdo.selection.presets import get_preset
-from gdo.selection.score import (DESCRIPTOR_TERMS, Fields, ScoreParts, candidate_scores, compute_fields,
-                                 descriptor_terms, descriptor_z_stats)
+from gdo.selection.score import candidate_scores, compute_fields, descriptor_terms
 
 STAGES = ("temporal_min", "temporal_min_pool", "video_min", "video_min_pool", "source_floor",
           "source_floor_pool", "stratum_quota", "global", "random_fill")
@@ -93,7 +92,9 @@ def _slim(cand: pa.Table) -> pa.Table:
     if missing:
         raise SelectionError(f"candidates table lacks column(s) {missing}")
     cols = {c: cand[c] for c in _SLIM_COLS if c in cand.column_names}
-    if "media" in cand.column_names:
+    if "media_len" in cand.column_names:
+        cols["media_len"] = cand["media_len"]
+    elif "media" in cand.column_names:
         cols["media_len"] = pc.fill_null(pc.list_value_length(cand["media"]), 0)
     return pa.table(cols)
 
@@ -220,7 +221,7 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     uids_arr = cand["uid"]
     if uids_arr.null_count:
         raise SelectionError("candidates: null uid")
-    if N and pc.count_distinct(uids_arr).as_py() != N:
+    if N and len(pc.unique(uids_arr)) != N:
         raise SelectionError("candidates: duplicate uids")
     T["prepare"] = time.perf_counter() - t0
     # ---- descriptors
@@ -337,8 +338,14 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     T["budget_quotas"] = time.perf_counter() - t1
     # ---- text and video keys
     t1 = time.perf_counter()
-    qa = pc.binary_join_element_wise(pc.fill_null(cand["question"], ""), pc.fill_null(cand["answer"], ""), "\x1f")
-    text_id = np.asarray(pc.dictionary_encode(_one_chunk(qa)).indices, dtype=np.int64) if N else np.zeros(0, np.int64)
+    # (question, answer) text key: one code per distinct pair
+    if N:
+        dq = pc.dictionary_encode(_one_chunk(pc.fill_null(cand["question"], "")))
+        da = pc.dictionary_encode(_one_chunk(pc.fill_null(cand["answer"], "")))
+        pair = np.asarray(dq.indices, dtype=np.int64) * (len(da.dictionary) + 1) + np.asarray(da.indices, dtype=np.int64)
+        text_id = np.unique(pair, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    else:
+        text_id = np.zeros(0, np.int64)
     if "video_key" in cand.column_names:
         vk = pc.dictionary_encode(_one_chunk(cand["video_key"]))
         vid = np.asarray(pc.fill_null(vk.indices, -1), dtype=np.int64)
@@ -519,11 +526,29 @@ def run_select(pool_paths: Sequence[str | Path] | None, descriptors_path: str | 
             raise SelectionError("no pool files given")
         from gdo.pool.ingest import ingest
 
+        missing = [str(p) for p in pool_paths if not Path(p).exists()]
+        if missing:
+            raise SelectionError(f"pool file not found: {', '.join(missing)}")
         res = ingest([str(p) for p in pool_paths], media_root=media_root, fmt=fmt, probe_media=False)
         candidates = res.candidates
+        if candidates.num_rows == 0:
+            reasons: dict[str, int] = {}
+            for r in res.rejects:
+                reasons[r.get("reason", "?")] = reasons.get(r.get("reason", "?"), 0) + 1
+            detail = ", ".join(f"{k}={v}" for k, v in sorted(reasons.items())) or "no rows"
+            raise SelectionError(f"nothing usable was read: no candidate in any pool file ({detail})")
         if ingest_rejects is None:
             rej = getattr(res, "rejects", None)
             ingest_rejects = (rej.num_rows if hasattr(rej, "num_rows") else len(rej)) if rej is not None else None
+        # selection and the row writer never need the media path lists (most of the table's memory):
+        # keep only their lengths
+        drop = [c for c in ("media", "media_raw") if c in candidates.column_names]
+        if drop:
+            mlen = pc.fill_null(pc.list_value_length(candidates["media"]), 0) if "media" in drop else None
+            candidates = candidates.drop_columns(drop)
+            if mlen is not None:
+                candidates = candidates.append_column("media_len", mlen)
+        del res
         timings["ingest"] = time.perf_counter() - t0
     result = select(candidates, descriptors_path, goal, preset=preset, mode=mode, seed=seed, budget=budget,
                     baseline_mult=baseline_mult, allow_random_fill=allow_random_fill, no_vds=no_vds,
