@@ -139,6 +139,7 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
     n_budget = _parse_budget(budget)
     if mode not in ("default", "paper"):
         raise ValueError(f"mode must be 'default' or 'paper', not {mode!r}")
+    goal_label = preset if goal is None else str(goal)
     if goal is None:
         from gdo.selection.presets import get_preset
 
@@ -146,6 +147,15 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
             get_preset(preset)
         except KeyError as e:
             raise ValueError(str(e.args[0])) from None
+    elif not hasattr(goal, "model_dump"):
+        # validate a goal file before any stage runs (a bad goal must not cost a profile run)
+        from gdo.selection.goal import GoalError, load_goal
+
+        try:
+            goal_label = str(goal)
+            goal = load_goal(goal)
+        except GoalError as e:
+            raise ValueError(str(e)) from None
     missing = [p for p in pools if not Path(p).exists()]
     if missing:
         raise FileNotFoundError(f"pool file(s) not found: {missing}")
@@ -196,7 +206,7 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
     _say(progress, f"      descriptors.parquet written ({timings['profile']:.1f} s)")
 
     # 3. select
-    _say(progress, f"[3/5] select: goal {goal or preset}, mode {mode}, budget {n_budget or 'auto'}")
+    _say(progress, f"[3/5] select: goal {goal_label}, mode {mode}, budget {n_budget or 'auto'}")
     t0 = time.perf_counter()
     _select(pools, out_dir, cands, len(res.rejects), preset=preset, goal=goal, mode=mode, seed=seed, budget=n_budget,
             baseline_mult=baseline_mult, media_root=media_root, fmt=fmt,

@@ -211,7 +211,9 @@ def compute_fields(cand: pa.Table, mode: str, *, tnc_judge: np.ndarray | None = 
         is_frames = np.zeros(n, dtype=bool)
     if native_frames is not None:
         nat = np.where(np.isnan(native_frames), nat, native_frames)
-    nat = np.where(np.isnan(nat) & is_frames, media_len, nat)
+    # a frame list's length is its native frame count; an unprobed frame folder (one path, or no
+    # media column in lean ingest) stays unknown
+    nat = np.where(np.isnan(nat) & is_frames & (media_len > 1), media_len, nat)
     dur_names = np.asarray(F.DURATION_NAMES + ("unknown",), dtype=object)
     if mode == "paper":
         fr = np.where(np.isnan(n_frames), np.minimum(nat, frames), n_frames)

@@ -529,7 +529,9 @@ def run_select(pool_paths: Sequence[str | Path] | None, descriptors_path: str | 
         missing = [str(p) for p in pool_paths if not Path(p).exists()]
         if missing:
             raise SelectionError(f"pool file not found: {', '.join(missing)}")
-        res = ingest([str(p) for p in pool_paths], media_root=media_root, fmt=fmt, probe_media=False)
+        # lean ingest: no media files opened, no media path lists built (select never needs them)
+        res = ingest([str(p) for p in pool_paths], media_root=media_root, fmt=fmt, probe_media=False,
+                     media_columns=False)
         candidates = res.candidates
         if candidates.num_rows == 0:
             reasons: dict[str, int] = {}
