@@ -27,6 +27,10 @@ def register(app: typer.Typer) -> None:
         """Read instruction pools into candidates: one per (user, assistant) turn pair."""
         from gdo.pool.ingest import ingest, write_ingest
 
+        missing = [str(p) for p in pool if not Path(p).exists()]
+        if missing:
+            typer.echo(f"error: pool file not found: {', '.join(missing)}", err=True)
+            raise typer.Exit(2)
         try:
             res = ingest(pool, media_root=media_root, fmt=format, frames=frames, probe_media=not no_probe,
                          workers=workers, progress=False)

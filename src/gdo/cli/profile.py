@@ -46,6 +46,10 @@ def register(app: typer.Typer) -> None:
         if mode not in ("default", "paper"):
             typer.echo(f"error: --mode must be default or paper, not {mode!r}", err=True)
             raise typer.Exit(2)
+        missing = [str(p) for p in pool if not Path(p).exists()]
+        if missing:
+            typer.echo(f"error: pool file not found: {', '.join(missing)}", err=True)
+            raise typer.Exit(2)
         groups = [g.strip() for g in descriptors.split(",") if g.strip()] if descriptors else None
         if model is None:
             typer.echo("note: no --model given: only the model-free descriptors run "

@@ -243,6 +243,9 @@ def load_or_ingest(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLik
     res = ingest([str(p) for p in paths], media_root=media_root, fmt=fmt, frames=frames, workers=workers,
                  progress=progress)
     write_ingest(res, out)
+    if res.candidates.num_rows == 0:
+        raise ValueError("nothing usable was read: no candidate in any pool file "
+                         f"(see {out / 'rejects.jsonl'})")
     st = cand.stat()
     write_json_atomic(marker, {"fingerprint": fp, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns})
     return res.candidates
