@@ -278,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         bad = [v for v in x if v not in allowed]
         if bad:
             ap.error(f"unknown {what}(s) {bad}; choose from {allowed}")
+    spy_exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if a.pyspy and not Path(spy_exe).exists():
+        ap.error("--pyspy needs py-spy on PATH or beside this Python (pip install py-spy)")
     use_cli = select_cli_available()
     failures = 0
     records: list[dict] = []
@@ -294,8 +297,7 @@ def main(argv: list[str] | None = None) -> int:
                             argv_ = command(pool_files(pool), desc, preset, mode, out, use_cli, prof)
                             spy = Path(tmp) / "spy.txt" if a.pyspy else None
                             if spy is not None:
-                                exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-                                argv_ = [exe, "record", "--format", "raw", "-o", str(spy), "--rate", "50",
+                                argv_ = [spy_exe, "record", "--format", "raw", "-o", str(spy), "--rate", "50",
                                          "--function", "--nonblocking", "--", *argv_]
                             load1 = os.getloadavg()[0]
                             secs, cpu, rss, rc, tail = run_one(argv_, a.timeout)

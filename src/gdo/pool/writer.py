@@ -14,8 +14,10 @@ Rows come out in pool order (file argument order, then line), one JSON object pe
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 import os
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import orjson
@@ -25,41 +27,149 @@ import pyarrow.compute as pc
 from gdo.utils.io import atomic_open
 
 from . import formats as F
-from .candidates import Row, RowReject, parse_row
+from .candidates import ASSISTANT_ROLES, TOKEN_RE, USER_ROLES, Item, Pair, Row, RowReject, _classify, parse_row
 
 
-def _iter_needed_jsonl(path: str, needed: np.ndarray, chunk_bytes: int = 32 << 20) -> Iterator[tuple[int, bytes]]:
+def _iter_needed_jsonl(path: str, needed: np.ndarray, chunk_bytes: int | None = None) -> Iterator[tuple[int, bytes]]:
     """Yield (line, raw bytes) for the sorted 1-based line numbers ``needed`` of a JSONL file.
 
-    Streams the file in chunks; newline positions are found with numpy and only the needed lines
-    are sliced out (lines are numbered exactly as ``gdo.pool.formats.iter_jsonl`` numbers them)."""
+    The file is memory-mapped and newlines are located with ``mmap.find`` (no copy of the file, no
+    decoding); only the needed lines are sliced out. Lines are numbered exactly as
+    ``gdo.pool.formats.iter_jsonl`` numbers them (a UTF-8 byte order mark at the start is skipped).
+    ``chunk_bytes`` is accepted for compatibility and ignored. Needed lines past the end of the file
+    are not yielded.
+    """
     needed = np.asarray(needed, np.int64)
     if not len(needed):
         return
-    k = 0  # next index into needed
-    lineno = 1  # number of the first line in `data`
-    rest = b""
     with open(path, "rb") as f:
-        while k < len(needed):
-            buf = f.read(chunk_bytes)
-            if not buf:
-                break
-            data = rest + buf if rest else buf
-            nl = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
-            if not len(nl):
-                rest = data
-                continue
-            n_lines = len(nl)  # complete lines in data
-            starts = np.concatenate([[0], nl[:-1] + 1])
-            hi = np.searchsorted(needed, lineno + n_lines, side="left")
-            for ln in needed[k:hi].tolist():
-                i = ln - lineno
-                yield ln, data[starts[i]:nl[i]]
-            k = hi
-            rest = data[nl[-1] + 1:]
-            lineno += n_lines
-    if rest and k < len(needed) and needed[k] == lineno:
-        yield lineno, rest
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            find = m.find
+            pos = 3 if m[:3] == b"\xef\xbb\xbf" else 0
+            ln = 1
+            for want in needed.tolist():
+                while ln < want:
+                    j = find(b"\n", pos)
+                    if j < 0:
+                        return
+                    pos = j + 1
+                    ln += 1
+                if pos >= size:
+                    return
+                j = find(b"\n", pos)
+                end = size if j < 0 else j
+                yield ln, m[pos:end]
+                if j < 0:
+                    return
+                pos = j + 1
+                ln += 1
+
+
+def _simple_row(rec: Any, fmt: str, kept: list[tuple[int, int]]) -> Row | None:
+    """A :class:`Row` equivalent, for :func:`rewrite_row` and the pairs ``kept``, to ``parse_row(rec, fmt)``,
+    built without validating the media; None when the row is not of the common shape handled here.
+
+    Handled: a dict row whose messages are all objects with a user/assistant role and string text
+    (no system message, no content lists), whose ``<image>``/``<video>`` tokens (if any) are all in
+    one user message (non-positional: every pair refers to all the row's media), with row-level
+    media either a LLaVA-Video frame list (more than one path) or image/video paths given as
+    strings. Only the fields :func:`rewrite_row` reads are filled: ``conv_field``, ``items``,
+    ``turn_items``, ``item_token``, ``inline`` and the kept pairs (``items=None``).
+    """
+    if not isinstance(rec, dict):
+        return None
+    conv_field = "messages"
+    msgs = rec.get("messages")
+    if msgs is None:
+        msgs = rec.get("conversations")
+        conv_field = "conversations" if "conversations" in rec else conv_field
+    if not isinstance(msgs, list) or not msgs:
+        return None
+    tok_msg = -1
+    toks: list[str] = []
+    for i, m in enumerate(msgs):
+        if type(m) is not dict:
+            return None
+        role = m.get("role")
+        if role is None:
+            role = m.get("from")
+        if not isinstance(role, str):
+            return None
+        role = role.lower()
+        c = m.get("content")
+        if c is None:
+            c = m.get("value")
+        if not isinstance(c, str):
+            return None
+        if role in USER_ROLES:
+            if "<" in c:
+                t = TOKEN_RE.findall(c)
+                if t:
+                    if tok_msg >= 0:
+                        return None  # positional tokens: general path
+                    tok_msg, toks = i, t
+        elif role not in ASSISTANT_ROLES:
+            return None  # system or unknown role: general path
+    pairs = [Pair(k, u, a, "", "", None) for k, (u, a) in enumerate(kept)]
+    if tok_msg < 0:
+        return Row("", "", [], pairs, conv_field=conv_field)
+    # row-level media (as gdo.pool.candidates.row_items, without validating each path)
+    images = rec.get("images")
+    ifld = "images"
+    if images is None:
+        images, ifld = rec.get("image"), "image"
+    videos = rec.get("videos")
+    vfld = "videos"
+    if videos is None:
+        videos, vfld = rec.get("video"), "video"
+    items: list[Item] = []
+    if fmt == "llava_video" or "video_id" in rec:
+        if images is None or (isinstance(images, str) and not images):
+            ilist: list = []
+        elif isinstance(images, list) and len(images) > 1:
+            ilist = images
+        else:
+            return None
+        if ilist:
+            items.append(Item("frames", ilist, "any", ifld))
+    else:
+        ilist = [images] if isinstance(images, str) and images else [] if images is None or images == "" else images
+        if not isinstance(ilist, list):
+            return None
+        for p in ilist:
+            if type(p) is not str or not p:
+                return None
+            items.append(Item(_classify(p, "image"), p, "image", ifld))
+    if not items or items[0].slot != "any":
+        vlist = [videos] if isinstance(videos, str) and videos else [] if videos is None or videos == "" else videos
+        if not isinstance(vlist, list):
+            return None
+        for v in vlist:
+            if type(v) is not str or not v:
+                return None
+            items.append(Item(_classify(v, "video"), v, "video", vfld))
+    # token -> item assignment (as parse_row)
+    n_img_tok = sum(1 for t in toks if t == "<image>")
+    n_vid_tok = len(toks) - n_img_tok
+    img_items = [j for j, it in enumerate(items) if it.slot == "image"]
+    vid_items = [j for j, it in enumerate(items) if it.slot == "video"]
+    one_field = len({it.slot for it in items}) <= 1
+    if n_img_tok == len(img_items) and n_vid_tok == len(vid_items) and not any(it.slot == "any" for it in items):
+        ii, vi = iter(img_items), iter(vid_items)
+        assign = [next(ii) if t == "<image>" else next(vi) for t in toks]
+    elif (one_field and len(toks) == len(items)
+          and (n_vid_tok == 0 or all(it.kind != "image" for it in items))):
+        assign = list(range(len(toks)))
+    else:
+        return None  # media_token_mismatch: the general path reports it
+    is_video = any(it.kind != "image" for it in items)
+    if len(items) > 1 and is_video:
+        return None  # mixed_media: the general path reports it
+    return Row("", "", items, pairs, conv_field=conv_field, turn_items={tok_msg: assign},
+               item_token={j: t for j, t in zip(assign, toks)})
 
 
 def rewrite_row(rec: dict, row: Row, kept: list[tuple[int, int]]) -> dict:
@@ -160,40 +270,149 @@ def write_rows(candidates: pa.Table, uids: Iterable[str], out_path: str | os.Pat
         the way it did at ingest (the pool changed since).
     """
     uid_arr = pa.array(list(uids) if not isinstance(uids, (pa.Array, pa.ChunkedArray)) else uids, pa.string())
-    mask = pc.is_in(candidates.column("uid"), value_set=uid_arr)
-    sel = candidates.filter(mask).select(["file_index", "source_file", "line", "format", "user_msg", "asst_msg"])
-    n_written = 0
-    if sel.num_rows:
-        fi = sel.column("file_index").to_numpy()
-        line = sel.column("line").to_numpy()
-        order = np.lexsort((line, fi))
-        sel = sel.take(pa.array(order))
-    # per file, in pool order
-    with atomic_open(out_path, "wb") as out:
-        if not sel.num_rows:
-            return 0
-        fi = sel.column("file_index").to_numpy()
-        bounds = np.flatnonzero(np.diff(fi)) + 1
-        starts = np.concatenate([[0], bounds])
-        ends = np.concatenate([bounds, [len(fi)]])
-        lines_all = sel.column("line").to_numpy()
-        um = sel.column("user_msg").to_numpy()
-        am = sel.column("asst_msg").to_numpy()
-        files = sel.column("source_file")
-        fmts = sel.column("format")
-        for s, e in zip(starts.tolist(), ends.tolist()):
-            path = files[s].as_py()
-            rfmt = fmt or fmts[s].as_py()
-            lines = lines_all[s:e]
-            uniq, first = np.unique(lines, return_index=True)
-            first = first.tolist() + [e - s]
-            kept_by_line = {int(ln): list(zip(um[s + a:s + b].tolist(), am[s + a:s + b].tolist()))
-                            for ln, a, b in zip(uniq.tolist(), first[:-1], first[1:])}
+    mask = np.asarray(pc.is_in(candidates.column("uid"), value_set=uid_arr), dtype=bool)
+    return write_row_sets(candidates, [(np.flatnonzero(mask), out_path)], fmt=fmt)[0]
+
+
+def write_row_sets(candidates: pa.Table, sets: Sequence[tuple[Any, str | os.PathLike]], *,
+                   fmt: str | None = None) -> list[int]:
+    """Write several row subsets (e.g. the GDO subset and its baseline) in ONE pass over the pool files.
+
+    Each output is exactly what :func:`write_rows` writes for the same candidates: the pool rows
+    holding a chosen candidate, with only the chosen turns, in pool order (file argument order,
+    then line), one JSON object per line, written atomically. A row whose every message is a chosen
+    pair (no system message, no rejected turn) is copied verbatim from the pool file; other rows are
+    rewritten (:func:`rewrite_row`) and serialised with orjson. A row needed by several outputs is
+    read and decoded once.
+
+    Args:
+        candidates: the candidates table (needs source_file, file_index, line, format, user_msg, asst_msg).
+        sets: ``(rows, out_path)`` per output; ``rows`` are integer row indices into ``candidates``
+            (any order; duplicates are ignored).
+        fmt: force the row format used to re-parse the rows (default: the ``format`` column).
+
+    Returns:
+        Number of rows written per output, in the order of ``sets``.
+
+    Raises:
+        FileNotFoundError: a source pool file is gone. ValueError: a source row no longer parses
+        the way it did at ingest (the pool changed since); an index out of range.
+    """
+    n_sets = len(sets)
+    N = candidates.num_rows
+    idx_parts, set_parts = [], []
+    for j, (rows, _) in enumerate(sets):
+        r = np.unique(np.asarray(rows, dtype=np.int64).reshape(-1))
+        if r.size and (r[0] < 0 or r[-1] >= N):
+            raise ValueError(f"row index out of range for a table of {N} candidates")
+        idx_parts.append(r)
+        set_parts.append(np.full(r.size, j, dtype=np.int64))
+    idx = np.concatenate(idx_parts) if idx_parts else np.zeros(0, np.int64)
+    sid = np.concatenate(set_parts) if set_parts else np.zeros(0, np.int64)
+    counts = [0] * n_sets
+    with contextlib.ExitStack() as stack:
+        outs = [stack.enter_context(atomic_open(p, "wb")) for _, p in sets]
+        if not idx.size:
+            return counts
+        take = pa.array(idx)
+        fi = np.asarray(candidates.column("file_index").take(take), dtype=np.int64)
+        line = np.asarray(candidates.column("line").take(take), dtype=np.int64)
+        um = np.asarray(candidates.column("user_msg").take(take), dtype=np.int64)
+        am = np.asarray(candidates.column("asst_msg").take(take), dtype=np.int64)
+        # by file, line, output, then turn pair (the kept pairs of a row in message order)
+        order = np.lexsort((am, um, sid, line, fi))
+        idx, fi, line, um, am, sid = idx[order], fi[order], line[order], um[order], am[order], sid[order]
+        files = candidates.column("source_file")
+        fmts = candidates.column("format")
+        # group boundaries: (file, line, output) groups, and (file, line) rows
+        new_grp = np.r_[True, (fi[1:] != fi[:-1]) | (line[1:] != line[:-1]) | (sid[1:] != sid[:-1])]
+        g_start = np.flatnonzero(new_grp)
+        g_end = np.r_[g_start[1:], fi.size]
+        g_fi, g_line, g_sid = fi[g_start], line[g_start], sid[g_start]
+        f_bounds = np.flatnonzero(np.r_[True, g_fi[1:] != g_fi[:-1]])
+        f_ends = np.r_[f_bounds[1:], g_start.size]
+        um_l, am_l = um.tolist(), am.tolist()
+        bufs: list[list[bytes]] = [[] for _ in range(n_sets)]
+        sizes = [0] * n_sets
+        for fs, fe in zip(f_bounds.tolist(), f_ends.tolist()):
+            first_row = int(idx[g_start[fs]])
+            path = files[first_row].as_py()
+            rfmt = fmt or fmts[first_row].as_py()
+            lines_g = g_line[fs:fe]
+            uniq = np.unique(lines_g)
+            gl, gs, gst, gen = lines_g.tolist(), g_sid[fs:fe].tolist(), g_start[fs:fe].tolist(), g_end[fs:fe].tolist()
+            k = 0
+            n_g = fe - fs
             for ln, raw, rec in _records(path, uniq):
-                kept = kept_by_line[ln]
-                out.write(_row_bytes(path, ln, raw, rec, rfmt, kept))
-                n_written += 1
-    return n_written
+                if k < n_g and gl[k] < ln:
+                    raise ValueError(f"{path}:{gl[k]}: row not found; the pool changed since ingest")
+                dec = _Decoded(path, ln, raw, rec, rfmt)
+                while k < n_g and gl[k] == ln:
+                    s, a, b = gs[k], gst[k], gen[k]
+                    kept = list(zip(um_l[a:b], am_l[a:b]))
+                    data = dec.row_bytes(kept)
+                    bufs[s].append(data)
+                    sizes[s] += len(data)
+                    counts[s] += 1
+                    if sizes[s] >= _FLUSH_BYTES:
+                        outs[s].write(b"".join(bufs[s]))
+                        bufs[s].clear()
+                        sizes[s] = 0
+                    k += 1
+            if k < n_g:
+                raise ValueError(f"{path}:{gl[k]}: row not found; the pool changed since ingest")
+        for s in range(n_sets):
+            if bufs[s]:
+                outs[s].write(b"".join(bufs[s]))
+    return counts
+
+
+_FLUSH_BYTES = 8 << 20
+
+
+class _Decoded:
+    """One source row, decoded at most once, rendered for one or more kept-pair lists."""
+
+    __slots__ = ("path", "ln", "raw", "rec", "fmt", "_n_msgs")
+
+    def __init__(self, path: str, ln: int, raw: bytes | None, rec: Any, fmt: str) -> None:
+        self.path, self.ln, self.raw, self.rec, self.fmt = path, ln, raw, rec, fmt
+        self._n_msgs = -2  # not computed
+
+    def _record(self) -> Any:
+        if self.rec is None:
+            try:
+                self.rec = orjson.loads(self.raw)
+            except orjson.JSONDecodeError as e:
+                raise ValueError(f"{self.path}:{self.ln}: row no longer parses ({e}); the pool changed since ingest") from None
+        return self.rec
+
+    def row_bytes(self, kept: list[tuple[int, int]]) -> bytes:
+        """The output line for ``kept`` (sorted (user, assistant) message pairs)."""
+        rec = self._record()
+        if self.raw is not None and _all_messages_kept(rec, kept):
+            # every message is a kept pair, in order: the row is unchanged -> its own bytes
+            return self.raw.rstrip(b"\r") + b"\n"
+        return _rewrite_bytes(self.path, self.ln, rec, self.fmt, kept)
+
+
+def _all_messages_kept(rec: Any, kept: list[tuple[int, int]]) -> bool:
+    msgs = rec.get("messages") if isinstance(rec, dict) else None
+    if msgs is None and isinstance(rec, dict):
+        msgs = rec.get("conversations")
+    return (isinstance(msgs, list) and len(msgs) == 2 * len(kept)
+            and all(u == 2 * k and a == 2 * k + 1 for k, (u, a) in enumerate(kept)))
+
+
+def _rewrite_bytes(path: str, ln: int, rec: Any, fmt: str, kept: list[tuple[int, int]]) -> bytes:
+    row = _simple_row(rec, fmt, kept)
+    if row is None:
+        try:
+            row = parse_row(rec, fmt)
+        except RowReject as e:
+            raise ValueError(f"{path}:{ln}: row no longer parses ({e.reason}: {e.detail}); the pool changed") from None
+    new = rewrite_row(rec, row, kept)
+    return orjson.dumps(new, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
 
 
 def _records(path: str, needed: np.ndarray) -> Iterator[tuple[int, bytes | None, Any]]:
@@ -210,25 +429,8 @@ def _records(path: str, needed: np.ndarray) -> Iterator[tuple[int, bytes | None,
 
 
 def _row_bytes(path: str, ln: int, raw: bytes | None, rec: Any, fmt: str, kept: list[tuple[int, int]]) -> bytes:
-    if rec is None:
-        try:
-            rec = orjson.loads(raw)
-        except orjson.JSONDecodeError as e:
-            raise ValueError(f"{path}:{ln}: row no longer parses ({e}); the pool changed since ingest") from None
-    msgs = rec.get("messages") if isinstance(rec, dict) else None
-    if msgs is None and isinstance(rec, dict):
-        msgs = rec.get("conversations")
-    kept_sorted = sorted(kept)
-    # fast path: all messages are exactly the kept pairs in order -> the row is unchanged
-    if (raw is not None and isinstance(msgs, list) and len(msgs) == 2 * len(kept_sorted)
-            and all(u == 2 * k and a == 2 * k + 1 for k, (u, a) in enumerate(kept_sorted))):
-        return raw.rstrip(b"\r") + b"\n"
-    try:
-        row = parse_row(rec, fmt)
-    except RowReject as e:
-        raise ValueError(f"{path}:{ln}: row no longer parses ({e.reason}: {e.detail}); the pool changed") from None
-    new = rewrite_row(rec, row, kept_sorted)
-    return orjson.dumps(new, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+    """The output line of one source row for the kept (user, assistant) pairs (any order)."""
+    return _Decoded(path, ln, raw, rec, fmt).row_bytes(sorted(kept))
 
 
-__all__ = ["write_rows", "rewrite_row"]
+__all__ = ["write_rows", "write_row_sets", "rewrite_row"]

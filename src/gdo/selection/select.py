@@ -40,6 +40,7 @@ from gdo.selection.descriptors_io import Descriptors, read_descriptors
 from gdo.selection.goal import Goal, load_goal
 from gdo.selection.presets import get_preset
 from gdo.selection.score import candidate_scores, compute_fields, descriptor_terms
+from gdo.selection.text import exact_pair_ids
 
 STAGES = ("temporal_min", "temporal_min_pool", "video_min", "video_min_pool", "source_floor",
           "source_floor_pool", "stratum_quota", "global", "random_fill")
@@ -340,10 +341,8 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     t1 = time.perf_counter()
     # (question, answer) text key: one code per distinct pair
     if N:
-        dq = pc.dictionary_encode(_one_chunk(pc.fill_null(cand["question"], "")))
-        da = pc.dictionary_encode(_one_chunk(pc.fill_null(cand["answer"], "")))
-        pair = np.asarray(dq.indices, dtype=np.int64) * (len(da.dictionary) + 1) + np.asarray(da.indices, dtype=np.int64)
-        text_id = np.unique(pair, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        # exact: sketches group the pairs, colliding sketches are compared byte for byte
+        text_id = exact_pair_ids(cand["question"], cand["answer"])
     else:
         text_id = np.zeros(0, np.int64)
     if "video_key" in cand.column_names:
@@ -562,8 +561,16 @@ def run_select(pool_paths: Sequence[str | Path] | None, descriptors_path: str | 
     b_uids = result.baseline_uids()
     writer = None
     if write_subsets:
-        _, writer = _write_rows(candidates, g_uids, out / "subset.jsonl")
-        _write_rows(candidates, b_uids, out / "baseline.jsonl")
+        try:
+            from gdo.pool.writer import write_row_sets
+        except ImportError:
+            _, writer = _write_rows(candidates, g_uids, out / "subset.jsonl")
+            _write_rows(candidates, b_uids, out / "baseline.jsonl")
+        else:
+            # both files in one pass over the pool files
+            write_row_sets(candidates, [(result.gdo_idx, out / "subset.jsonl"),
+                                        (result.baseline_idx, out / "baseline.jsonl")])
+            writer = "gdo.pool.writer"
     timings["write_subsets"] = time.perf_counter() - t1
     t1 = time.perf_counter()
     sc = result.score

@@ -221,6 +221,78 @@ def tokenize(texts, *, hashes: bool = False, distinct: bool = False, need_below:
     return Tokens(counts, np.zeros(0, np.int64), np.zeros(0, np.uint64), dist)
 
 
+def string_sketch(texts) -> np.ndarray:
+    """64-bit sketch of each whole string (nulls = empty): uint64 (N,).
+
+    Mixes the UTF-8 byte length and the 8-byte windows at the start, the middle (byte L // 2) and
+    the end (zero-padded when shorter). Equal strings have equal sketches; strings of at most 16
+    bytes with equal (length, first, last window) are equal; otherwise equal sketches do NOT prove
+    equality (callers verify, see :func:`exact_pair_ids`). Vectorised, no copy of the strings.
+    """
+    arr = _large(texts)
+    offs, data = _buffers(arr)
+    n = len(arr)
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64)
+    st = offs[:-1]
+    ln = (offs[1:] - st).astype(np.int64)
+    size = int(offs[-1])
+    if size >= 8:
+        # 8-byte windows read in place; a window starting in the last 7 bytes comes from a padded tail
+        w = np.ndarray(shape=(size - 7,), dtype="<u8", buffer=data, offset=0, strides=(1,))
+        near_end = st > size - 8
+        f = w[np.where(near_end, 0, st)]
+        if near_end.any():
+            tail = np.zeros(16, dtype=np.uint8)
+            tail[:8] = data[size - 8:size]
+            tw = np.ndarray(shape=(9,), dtype="<u8", buffer=tail, offset=0, strides=(1,))
+            f[near_end] = tw[st[near_end] - (size - 8)]
+    else:
+        padded = np.zeros(16, dtype=np.uint8)
+        padded[:size] = data[:size]
+        w = np.ndarray(shape=(9,), dtype="<u8", buffer=padded, offset=0, strides=(1,))
+        f = w[st]
+    f = f & _MASKS[np.minimum(ln, 8)]
+    g = np.where(ln > 8, w[np.where(ln > 8, st + ln - 8, 0)], np.uint64(0))
+    mid = np.where(ln > 16, w[np.where(ln > 16, st + ln // 2 - 4, 0)], np.uint64(0))
+    with np.errstate(over="ignore"):
+        h = _mix(f ^ (ln.astype(np.uint64) * _K))
+        h = _mix(h ^ ((g << np.uint64(29)) | (g >> np.uint64(35))))
+        return _mix(h ^ ((mid << np.uint64(13)) | (mid >> np.uint64(51))))
+
+
+def exact_pair_ids(a, b) -> np.ndarray:
+    """int64 ids (N,), each in [0, 2N), of the pairs (a[i], b[i]) of strings (nulls = empty): equal ids
+    exactly when both strings are equal (byte for byte). Deterministic; not necessarily dense.
+
+    Sketches (:func:`string_sketch`) split the pairs into groups; only pairs whose sketch group has
+    more than one member are compared exactly (dictionary encoding of that subset), so a sketch
+    collision never merges different texts.
+    """
+    a = _large(a)
+    b = _large(b)
+    n = len(a)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    ha = string_sketch(a)
+    hb = string_sketch(b)
+    with np.errstate(over="ignore"):
+        h = _mix(ha ^ ((hb << np.uint64(31)) | (hb >> np.uint64(33))) ^ _K)
+    _, inv, cnt = np.unique(h, return_inverse=True, return_counts=True)
+    inv = inv.reshape(-1)
+    multi = cnt[inv] > 1
+    key = inv.astype(np.int64)
+    if multi.any():
+        idx = np.flatnonzero(multi)
+        sel = pa.array(idx)
+        da = pc.dictionary_encode(a.take(sel))
+        db = pc.dictionary_encode(b.take(sel))
+        pair = np.asarray(da.indices, dtype=np.int64) * (len(db.dictionary) + 1) + np.asarray(db.indices, dtype=np.int64)
+        sub = np.unique(pair, return_inverse=True)[1].reshape(-1)
+        key[idx] = len(cnt) + sub  # exact ids, disjoint from the singleton groups' ids
+    return key
+
+
 def distinct_counts(tok: Tokens, n: int, need_below: float | None = None) -> np.ndarray:
     """Distinct (lower-cased) tokens per text, int64 (n,), from :func:`tokenize` with ``hashes=True``
     (or its ``distinct`` field when it was computed there)."""
