@@ -46,3 +46,22 @@ def test_random_texts_nulls_slices_and_unicode():
     assert string_sketch(pa.array(["zz", "abc", "abcdefghijklmnopqrs"]).slice(1)).tolist() == \
         string_sketch(pa.array(["abc", "abcdefghijklmnopqrs"])).tolist()
     assert exact_pair_ids(pa.array([], pa.string()), pa.array([], pa.string())).size == 0
+
+
+def test_tokenize_threads_and_chunks_do_not_change_results(monkeypatch):
+    from gdo.selection import text as T
+
+    rnd = random.Random(3)
+    words = ["the", "The", "cat", "sat", "on", "a", "mat", "x" * 20, "éte", "día", "_", "42"]
+    texts = [" ".join(rnd.choice(words) for _ in range(rnd.randint(0, 30))) for _ in range(3000)] + [None, ""]
+    monkeypatch.setattr(T, "_THREADS", 1)
+    ref = T.tokenize(texts, hashes=True, distinct=True)
+    ref_b = T.tokenize(texts, distinct=True, need_below=0.55)
+    monkeypatch.setattr(T, "_CHUNK_STRINGS", 97)  # many chunks
+    monkeypatch.setattr(T, "_THREADS", 2)
+    got = T.tokenize(texts, hashes=True, distinct=True)
+    got_b = T.tokenize(texts, distinct=True, need_below=0.55)
+    for a, b in ((ref, got), (ref_b, got_b)):
+        assert np.array_equal(a.counts, b.counts) and np.array_equal(a.distinct, b.distinct)
+        assert np.array_equal(a.parent, b.parent) and np.array_equal(a.hashes, b.hashes)
+    assert ref.counts.sum() > 20000 and (ref_b.distinct < 0.55 * ref_b.counts).any()

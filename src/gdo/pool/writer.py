@@ -1,13 +1,19 @@
 """Write chosen candidates back as pool rows, in each row's own format, with only the chosen turns.
 
 For every row holding at least one chosen uid, the original record is re-read from its pool file
-(streamed: JSONL files are read in chunks and only the needed lines are parsed) and written with:
+(JSONL files are memory-mapped, newlines found with ``mmap.find`` and only the needed lines decoded;
+:func:`write_row_sets` writes several outputs, e.g. subset and baseline, in one pass) and written with:
 
 - every system message kept, and only the chosen (user, assistant) message pairs;
 - the media the kept turns refer to, so the ``<image>``/``<video>`` token count still matches the
   media lists. A row without tokens keeps all its media. When a kept turn relied on media shown
   in an earlier, dropped turn (positional tokens), the token (or, in content lists, the media part)
   is put at the start of the kept user message so the sample still shows it.
+
+A row whose messages are exactly the chosen pairs is copied byte for byte (its line, less a
+trailing ``\r``); any other row is rewritten and serialised with orjson. Rows of the common shape
+(user/assistant string messages, tokens in at most one user message) are rewritten without the
+general ``parse_row`` (:func:`_simple_row`, same result, checked in tests/test_writer_sets.py).
 
 Rows come out in pool order (file argument order, then line), one JSON object per line.
 """

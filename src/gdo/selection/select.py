@@ -94,10 +94,9 @@ def _slim(cand: pa.Table) -> pa.Table:
         raise SelectionError(f"candidates table lacks column(s) {missing}")
     cols = {c: cand[c] for c in _SLIM_COLS if c in cand.column_names}
     for c in ("question", "answer"):
-        # one contiguous large_string chunk, built once: tokenisation, MCQ/temporal tests and the
-        # text keys all scan these buffers directly
-        a = _one_chunk(cols[c])
-        cols[c] = a if pa.types.is_large_string(a.type) else a.cast(pa.large_string())
+        # one contiguous chunk, built once (type kept): tokenisation, MCQ/temporal tests and the
+        # text keys all scan these buffers instead of each combining the chunks again
+        cols[c] = _one_chunk(cols[c])
     if "media_len" in cand.column_names:
         cols["media_len"] = cand["media_len"]
     elif "media" in cand.column_names:

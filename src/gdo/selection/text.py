@@ -3,8 +3,9 @@
 A word token is a maximal run of Unicode letters, digits or ``_`` (Python's ``\\w``), the same
 definition as :func:`gdo.descriptors.fields.word_counts`. Texts are processed in chunks of at most
 ``_CHUNK_STRINGS`` strings / ``_CHUNK_BYTES`` bytes so every temporary array stays small (cache
-friendly, bounded memory). ASCII strings are tokenised on their raw UTF-8 bytes with numpy; strings
-with non-ASCII bytes go through an RE2 split (still vectorised, no Python loop per token).
+friendly, bounded memory); chunks run on up to two threads (numpy releases the GIL in its loops;
+each chunk fills its own slices, so results do not depend on the thread count). ASCII strings
+are tokenised on their raw UTF-8 bytes with numpy; strings with non-ASCII bytes go through an RE2 split (still vectorised, no Python loop per token).
 
 Token hash (identical across processes and runs; never Python's ``hash()``): over the lower-cased
 UTF-8 bytes of the token, with L its byte length, f the little-endian integer of its first
@@ -15,6 +16,7 @@ identified exactly; longer ones by length, prefix and suffix.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +34,8 @@ _MASKS = np.array([(1 << (8 * k)) - 1 if k < 8 else (1 << 64) - 1 for k in range
 _K = np.uint64(0x9E3779B97F4A7C15)
 _CHUNK_STRINGS = 1 << 16
 _CHUNK_BYTES = 1 << 22
+_THREADS = min(2, os.cpu_count() or 1)  # tokenize: chunks run on this many threads
+_BOUND_BLOCK = 1 << 15  # texts per flag table in _distinct (16 MiB)
 
 
 @dataclass
@@ -97,21 +101,24 @@ def _distinct(par: np.ndarray, h: np.ndarray, n: int, need_below: float | None) 
         return out
     sel_tokens = None
     if need_below is not None:
-        starts = np.flatnonzero(np.r_[True, par[1:] != par[:-1]])
-        owners = par[starts]
-        # 512 hash classes: 8 x 64-bit masks per text, OR-reduced over its (contiguous) tokens
-        word = (h >> np.uint64(6)) & np.uint64(7)
-        bit = np.left_shift(np.uint64(1), h & np.uint64(63))
-        lb = np.zeros(starts.size, dtype=np.int64)
-        for j in range(8):
-            m = np.where(word == np.uint64(j), bit, np.uint64(0))
-            lb += np.bitwise_count(np.bitwise_or.reduceat(m, starts)).astype(np.int64)
-        out[owners] = lb
-        ok = lb >= need_below * counts[owners]
+        # distinct classes among 512 hash classes (h & 511) per text: a flag table of
+        # (texts of a block) x 512 bytes, filled by one scatter, counted per row
+        lb = np.zeros(n, dtype=np.int64)
+        cls = (h & np.uint64(511)).astype(np.int64)
+        for b0 in range(0, n, _BOUND_BLOCK):
+            b1 = min(n, b0 + _BOUND_BLOCK)
+            t0, t1 = np.searchsorted(par, [b0, b1])
+            if t0 == t1:
+                continue
+            flags = np.zeros((b1 - b0) * 512, dtype=np.uint8)
+            flags[(par[t0:t1] - b0) * 512 + cls[t0:t1]] = 1
+            lb[b0:b1] = np.count_nonzero(flags.reshape(b1 - b0, 512), axis=1)
+        has = counts > 0
+        out[has] = lb[has]
+        ok = ~has | (lb >= need_below * counts)
         if ok.all():
             return out
-        sel = np.zeros(n, dtype=bool)
-        sel[owners[~ok]] = True
+        sel = ~ok
         sel_tokens = sel[par]
     p, hh = (par, h) if sel_tokens is None else (par[sel_tokens], h[sel_tokens])
     key = (p.astype(np.uint64) << np.uint64(47)) | (hh >> np.uint64(17))
@@ -164,44 +171,64 @@ def tokenize(texts, *, hashes: bool = False, distinct: bool = False, need_below:
     parents, hs = [], []
     nonascii = ~np.asarray(pc.string_is_ascii(arr), dtype=bool) if n else np.zeros(0, dtype=bool)
     want_h = hashes or distinct
+    bounds: list[tuple[int, int]] = []
     s_idx = 0
     while s_idx < n:
         e_idx = min(n, s_idx + _CHUNK_STRINGS,
                     int(np.searchsorted(offs, offs[s_idx] + _CHUNK_BYTES, side="right")) - 1)
         e_idx = max(e_idx, s_idx + 1)
+        bounds.append((s_idx, e_idx))
+        s_idx = e_idx
+
+    def chunk(se: tuple[int, int]):
+        s_idx, e_idx = se
         lo, hi = int(offs[s_idx]), int(offs[e_idx])
         b = data[lo:hi]
         loffs = offs[s_idx:e_idx + 1] - lo
         m = e_idx - s_idx
-        if b.size:
-            isw = _WORD[b]
-            st = isw.copy()
-            st[1:] &= ~isw[:-1]
-            inner = loffs[1:-1]
-            inner = inner[inner < b.size]
-            st[inner] = isw[inner]
-            starts = np.flatnonzero(st)
-            cnt = np.diff(np.searchsorted(starts, loffs))
-            counts[s_idx:e_idx] = cnt
-            if want_h and starts.size:
-                en = isw.copy()
-                en[:-1] &= ~isw[1:]
-                endpos = loffs[1:-1] - 1
-                endpos = endpos[(endpos >= 0) & (endpos < b.size)]
-                en[endpos] = isw[endpos]
-                ends = np.flatnonzero(en) + 1
-                par = np.repeat(np.arange(m, dtype=np.int64), cnt)  # tokens are in text order
-                h = _hash_spans(_LOWER8[b], starts, ends)
-                na = nonascii[s_idx:e_idx]
-                if na.any():
-                    k = ~na[par]
-                    par, h = par[k], h[k]
-                if distinct:
-                    dist[s_idx:e_idx] = _distinct(par, h, m, need_below)
-                if hashes:
-                    parents.append(par + s_idx)
-                    hs.append(h)
-        s_idx = e_idx
+        if not b.size:
+            return None
+        isw = _WORD[b]
+        st = isw.copy()
+        st[1:] &= ~isw[:-1]
+        inner = loffs[1:-1]
+        inner = inner[inner < b.size]
+        st[inner] = isw[inner]
+        starts = np.flatnonzero(st)
+        cnt = np.diff(np.searchsorted(starts, loffs))
+        counts[s_idx:e_idx] = cnt
+        if want_h and starts.size:
+            en = isw.copy()
+            en[:-1] &= ~isw[1:]
+            endpos = loffs[1:-1] - 1
+            endpos = endpos[(endpos >= 0) & (endpos < b.size)]
+            en[endpos] = isw[endpos]
+            ends = np.flatnonzero(en) + 1
+            par = np.repeat(np.arange(m, dtype=np.int64), cnt)  # tokens are in text order
+            h = _hash_spans(_LOWER8[b], starts, ends)
+            na = nonascii[s_idx:e_idx]
+            if na.any():
+                k = ~na[par]
+                par, h = par[k], h[k]
+            if distinct:
+                dist[s_idx:e_idx] = _distinct(par, h, m, need_below)
+            if hashes:
+                return par + s_idx, h
+        return None
+
+    # chunks are independent and write disjoint slices: with two threads (numpy releases the GIL
+    # in its loops) the result is identical to a sequential run
+    if len(bounds) > 1 and _THREADS > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=_THREADS) as ex:
+            results = list(ex.map(chunk, bounds))
+    else:
+        results = [chunk(se) for se in bounds]
+    for r in results:
+        if r is not None:
+            parents.append(r[0])
+            hs.append(r[1])
     if nonascii.any():
         idx = np.flatnonzero(nonascii)
         sub = arr.take(pa.array(idx))
