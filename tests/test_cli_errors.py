@@ -220,3 +220,17 @@ def test_media_root_escapes_never_reach_select(escaping, tmp_path):
     assert rep["accounting"]["candidates_in_pool"] == 1 and rep["accounting"]["ingest_rejects"] == 2
     sel = [json.loads(x) for x in (out / "selection.jsonl").read_text().splitlines()]
     assert {s["uid"] for s in sel} == {"ov::ok::t0"}
+
+
+def test_descriptors_of_another_pool_are_refused(good_pool, tmp_path):
+    """A descriptor file whose uids match no candidate (computed on another pool) is an error naming
+    both sides, not a silent run where every candidate lacks descriptors."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d = tmp_path / "other.parquet"
+    pq.write_table(pa.table({"uid": ["ov::elsewhere::t0", "ov::elsewhere::t1"], "vds": [0.1, 0.2]}), d)
+    r = _invoke(_args("select", [good_pool], tmp_path / "out", "--descriptors", str(d)))
+    assert r.exit_code == 2
+    assert "matches none" in r.output and "ov::elsewhere::t0" in r.output and "ov::r0::t0" in r.output
+    assert not (tmp_path / "out" / "subset.jsonl").exists()

@@ -60,7 +60,8 @@ def test_cli_run_outputs_agree(cli_run):
     assert sorted(zip(back.column("question").to_pylist(), back.column("answer").to_pylist())) == sorted(chosen.values())
     html = (out / "report.html").read_text()
     assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html, re.I)
-    assert "Budget fixed by --budget" in html and "Budget capped by the pool" in html
+    # a fixed budget is reported as such, not as an auto budget capped by the pool
+    assert "Budget fixed by --budget" in html and "Budget capped by the pool" not in html
     from gdo.report.html import iter_img_sources
 
     imgs = list(iter_img_sources(html))
@@ -82,11 +83,12 @@ def test_auto_budget_on_tiny_pool_succeeds_and_explains(tmp_path):
         assert "--budget N" in r.summary and "subset is empty" in html
 
 
-@pytest.mark.parametrize("bad", ["0", "-3", "many", "1.5"])
+@pytest.mark.parametrize("bad", ["-3", "many", "1.5", -1])
 def test_bad_budget(bad):
     with pytest.raises(ValueError, match="budget"):
         _parse_budget(bad)
     assert _parse_budget("auto") is None and _parse_budget("12") == 12 and _parse_budget(7) == 7
+    assert _parse_budget("0") == 0  # accepted as by gdo select: an empty subset
 
 
 def test_cli_errors_are_clear(tmp_path):
@@ -101,3 +103,16 @@ def test_cli_errors_are_clear(tmp_path):
     assert r.exit_code == 2 and "not found" in r.output
     r = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert r.exit_code == 2 and "report.json" in r.output
+
+
+def test_rerun_into_same_folder_removes_stale_exports(tmp_path):
+    """Exports of an earlier run describe another subset: a second run into the same --out must not
+    leave them beside its own."""
+    out = tmp_path / "r"
+    kw = dict(preset="temp", budget=4, descriptors=["fields"], thumbnails=False, progress=False)
+    first = run(FILES[:1], out, exports=["swift"], **kw)
+    assert any(p.name.startswith("subset.swift") for p in first.exports)
+    second = run(FILES[:1], out, exports=["llava"], **kw)
+    names = sorted(p.name for p in (out / "exports").iterdir())
+    assert names == sorted(p.name for p in second.exports)
+    assert not any("swift" in n for n in names) and "subset.llava.json" in names

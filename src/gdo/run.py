@@ -48,7 +48,7 @@ def _say(progress: bool, msg: str) -> None:
 
 
 def _parse_budget(budget: str | int | None) -> int | None:
-    """``auto``/None -> None (auto budget); a positive integer -> that size.
+    """``auto``/None -> None (auto budget); a non-negative integer -> that size (as ``gdo select``).
 
     Raises:
         ValueError: anything else.
@@ -64,9 +64,9 @@ def _parse_budget(budget: str | int | None) -> int | None:
         try:
             n = int(s)
         except ValueError:
-            raise ValueError(f"--budget must be 'auto' or a positive integer, not {budget!r}") from None
-    if n <= 0:
-        raise ValueError(f"--budget must be a positive integer, not {n}")
+            raise ValueError(f"--budget must be 'auto' or a non-negative integer, not {budget!r}") from None
+    if n < 0:
+        raise ValueError(f"--budget must be a non-negative integer, not {n}")
     return n
 
 
@@ -206,7 +206,7 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
     _say(progress, f"      descriptors.parquet written ({timings['profile']:.1f} s)")
 
     # 3. select
-    _say(progress, f"[3/5] select: goal {goal_label}, mode {mode}, budget {n_budget or 'auto'}")
+    _say(progress, f"[3/5] select: goal {goal_label}, mode {mode}, budget {'auto' if n_budget is None else n_budget}")
     t0 = time.perf_counter()
     _select(pools, out_dir, cands, len(res.rejects), preset=preset, goal=goal, mode=mode, seed=seed, budget=n_budget,
             baseline_mult=baseline_mult, media_root=media_root, fmt=fmt,
@@ -218,6 +218,13 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
     # 4. export
     written: list[Path] = []
     t0 = time.perf_counter()
+    # exports of an earlier run into this folder describe another subset: never leave them beside
+    # the new ones (a user could train on them)
+    stale = out_dir / "exports"
+    if stale.is_dir():
+        for f in sorted(stale.iterdir()):
+            if f.is_file() and (f.name.startswith(("subset", "baseline")) or f.name == "dataset_info.json"):
+                f.unlink()
     if exports:
         _say(progress, f"[4/5] export: {', '.join(exports)}")
         from tqdm.auto import tqdm

@@ -11,7 +11,7 @@ def register(app: typer.Typer) -> None:
     @app.command("presets")
     def presets_cmd(
         as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per preset) instead of a table."),
-        mode: str = typer.Option("paper", "--mode",
+        mode: str = typer.Option("default", "--mode",
                                  help="Resolve temporal_categories for this mode (paper: Temporal,Mixed; "
                                       "default: Temporal, judged)."),
     ) -> None:

@@ -94,4 +94,11 @@ def register(app: typer.Typer) -> None:
             status = "met" if c["met"] else f"UNMET by {c['shortfall']}"
             typer.echo(f"  {name}: required {c['kind']} {c['required']}, available {c['available']}, "
                        f"achieved {c['achieved']} -> {status}")
+        req = b.get("requested")
+        if isinstance(req, int) and req > b["n"]:
+            typer.echo(f"note: --budget {req:,} capped at {b['n']:,} (the pool size)", err=True)
+        if 0 < acc["selected"] < b["n"] and not allow_random_fill and mode == "default":
+            typer.echo(f"note: the subset holds {acc['selected']:,} of the budget {b['n']:,}: the remaining "
+                       "candidates are ineligible (dedup, per-video cap, video-share bounds) or outside the "
+                       "per-stratum shortlists; --allow-random-fill fills the rest at random", err=True)
         typer.echo(f"wrote {out}/subset.jsonl, baseline.jsonl, selection.jsonl, report.json")

@@ -573,7 +573,7 @@ def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
     if budget_mode == "fixed":
         notes.append(f"Budget fixed by --budget: {_fmt(_first(rj, 'budget.requested'))} requested, "
                      f"{_fmt(target)} used (at most the pool size); the auto-budget rules were not applied.")
-    if isinstance(min_count, (int, float)) and n_pool_show and min_count > n_pool_show:
+    if budget_mode != "fixed" and isinstance(min_count, (int, float)) and n_pool_show and min_count > n_pool_show:
         cap = _first(rj, "budget.n_max_ratio")
         if cap is None and isinstance(max_ratio, (int, float)):
             cap = math.floor(max_ratio * n_pool_show)
@@ -588,7 +588,8 @@ def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
     elif isinstance(target, (int, float)) and n_sub < target:
         warnings.append(f"The subset holds {n_sub:,} candidates, fewer than the budget {int(target):,} "
                         "(not enough eligible candidates after deduplication, the per-video cap and the "
-                        "video-share bounds; see the constraints).")
+                        "video-share bounds; see the constraints). In default mode a short subset stays "
+                        "short; --allow-random-fill fills it at random and reports how many.")
     model_err = str_cols.get("model_error")
     if model_err is not None:
         n_err = sum(1 for e in model_err if e)

@@ -46,13 +46,18 @@ def run_summary(run_dir: str | Path, *, n_candidates: int | None = None, n_rejec
             lines.append("    the auto budget is 0: the pool is too small for the preset's max_ratio; "
                          "re-run with --budget N")
     lines.append(f"  subset     : {n_sub:,}  (subset.jsonl)")
+    if isinstance(b, dict) and isinstance(b.get("n"), int) and 0 < n_sub < b["n"]:
+        lines.append(f"    short of the budget by {b['n'] - n_sub:,}: see the constraints; "
+                     "--allow-random-fill fills the rest at random (reported)")
     lines.append(f"  baseline   : {n_base:,}  (baseline.jsonl)")
     if total:
         lines.append(f"  constraints: {met}/{total} met")
-        _, rows = _constraint_table(cons)
-        for r in rows:
-            if any(c["cls"] == "bad" for c in r):
-                lines.append("    unmet: " + " | ".join(c["text"] for c in r))
+        for c in cons if isinstance(cons, list) else []:
+            if isinstance(c, dict) and not c.get("met", True):
+                name = str(c.get("name", "?")) + (f"[{c['group']}]" if c.get("group") else "")
+                lines.append(f"    unmet: {name}: required {c.get('kind', '')} {c.get('required')}, "
+                             f"available {c.get('available')}, achieved {c.get('achieved')} "
+                             f"(short by {c.get('shortfall')})")
     for n in _first(rj, "notes", default=[]) or []:
         lines.append(f"  note: {n}")
     lines.append(f"  report     : {run / 'report.html'}")

@@ -242,6 +242,12 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     else:
         didx = np.full(N, -1, dtype=np.int64)
     has_desc = didx >= 0
+    if D is not None and D.table.num_rows and N and not has_desc.any():
+        ex_c = uids_arr[0].as_py() if hasattr(uids_arr, "__getitem__") else "?"
+        ex_d = D.table["uid"][0].as_py()
+        raise SelectionError(
+            f"the descriptor file ({getattr(D, 'path', None) or 'table'}) matches none of the {N:,} candidates: "
+            f"its uids (e.g. {ex_d!r}) differ from the pool's (e.g. {ex_c!r}); was it computed on another pool?")
     take = np.where(has_desc, didx, 0)
 
     def dcol(name):
