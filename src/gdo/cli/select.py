@@ -33,6 +33,8 @@ def register(app: typer.Typer) -> None:
         no_sc: bool = typer.Option(False, "--no-sc", help="Ablation: drop the SC/quality term."),
         media_root: Optional[Path] = typer.Option(None, "--media-root", help="As in `gdo ingest` (media are never opened)."),
         format: Optional[str] = typer.Option(None, "--format", help="Force a row format (as in `gdo ingest`)."),
+        workers: int = typer.Option(0, "--workers", min=0,
+                                    help="Processes parsing large pool files (0 = one per CPU); output identical for any N."),
     ) -> None:
         """Select a goal-driven subset and its equal-protocol random baseline. Never opens media files."""
         from gdo.selection.descriptors_io import DescriptorError
@@ -75,7 +77,7 @@ def register(app: typer.Typer) -> None:
             res = run_select(pools, descriptors, out, preset=preset, goal=goal, candidates=cands,
                              ingest_rejects=rejects, mode=mode, seed=seed, budget=bud, baseline_mult=baseline_mult,
                              allow_random_fill=allow_random_fill, no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc,
-                             media_root=str(media_root) if media_root else None, fmt=format)
+                             media_root=str(media_root) if media_root else None, fmt=format, workers=workers)
         except (SelectionError, GoalError, DescriptorError, KeyError, FileNotFoundError) as e:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
             typer.echo(f"error: {msg}", err=True)

@@ -23,6 +23,7 @@ floors) that cannot be met from the oversampled pools continues into the rest of
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -511,13 +512,16 @@ def run_select(pool_paths: Sequence[str | Path] | None, descriptors_path: str | 
                mode: str = "default", seed: int = 42, budget: int | str = "auto",
                baseline_mult: float | None = None, allow_random_fill: bool = False, no_vds: bool = False,
                no_ppl: bool = False, no_sc: bool = False, media_root: str | None = None, fmt: str | None = None,
-               write_subsets: bool = True) -> SelectionResult:
+               write_subsets: bool = True, workers: int = 0) -> SelectionResult:
     """Select from files (or an already-ingested ``candidates`` table) and write the outputs.
 
     Writes ``out_dir``/``subset.jsonl``, ``baseline.jsonl`` (pool's own format, only the chosen
     turns), ``selection.jsonl`` (``{"uid", "set", "score", "stage"}`` per pick: the GDO picks in
     pool order, then the baseline picks in pool order), ``report.json`` (byte-identical for the
     same inputs and seed) and ``timings.json``.
+
+    ``workers`` processes parse large JSONL pool files (0 = one per CPU, at most 8); the output is
+    identical for any value.
 
     Raises:
         SelectionError: neither pool paths nor candidates given; and the errors of :func:`select`.
@@ -539,8 +543,9 @@ def run_select(pool_paths: Sequence[str | Path] | None, descriptors_path: str | 
         if missing:
             raise SelectionError(f"pool file not found: {', '.join(missing)}")
         # lean ingest: no media files opened, no media path lists built (select never needs them)
+        n_workers = workers if workers > 0 else max(1, min(8, os.cpu_count() or 1))
         res = ingest([str(p) for p in pool_paths], media_root=media_root, fmt=fmt, probe_media=False,
-                     media_columns=False)
+                     media_columns=False, workers=n_workers)
         candidates = res.candidates
         if candidates.num_rows == 0:
             reasons: dict[str, int] = {}
