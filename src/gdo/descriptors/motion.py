@@ -44,13 +44,9 @@ def uniform_indices(n: int, t: int) -> list[int]:
     Raises:
         ValueError: if ``n < 0`` or ``t < 1``.
     """
-    if n < 0 or t < 1:
-        raise ValueError(f"uniform_indices needs n >= 0 and t >= 1, got n={n}, t={t}")
-    if n <= t:
-        return list(range(n))
-    if t == 1:
-        return [0]
-    return [round(i * (n - 1) / (t - 1)) for i in range(t)]
+    from gdo.pool.media import sample_indices
+
+    return sample_indices(n, t)
 
 
 def motion_indices(n: int, frames: int = 32, keep: int = MOTION_FRAMES) -> list[int]:

@@ -126,6 +126,18 @@ def _classify(path: str, default: str) -> str:
     return default
 
 
+def media_fields(rec: dict) -> tuple[Any, str, Any, str]:
+    """``(images, images field name, videos, videos field name)`` of a record: ``images`` else
+    ``image``, ``videos`` else ``video`` (values as written, possibly None)."""
+    images, ifld = rec.get("images"), "images"
+    if images is None:
+        images, ifld = rec.get("image"), "image"
+    videos, vfld = rec.get("videos"), "videos"
+    if videos is None:
+        videos, vfld = rec.get("video"), "video"
+    return images, ifld, videos, vfld
+
+
 def row_items(rec: dict, fmt: str) -> list[Item]:
     """Row-level media items (``images``/``image``, ``videos``/``video``) of a record.
 
@@ -135,14 +147,7 @@ def row_items(rec: dict, fmt: str) -> list[Item]:
     Raises:
         RowReject: ``wrong_type`` / ``unsupported_media``.
     """
-    images = rec.get("images")
-    ifld = "images"
-    if images is None:
-        images, ifld = rec.get("image"), "image"
-    videos = rec.get("videos")
-    vfld = "videos"
-    if videos is None:
-        videos, vfld = rec.get("video"), "video"
+    images, ifld, videos, vfld = media_fields(rec)
     ilist = _as_path_list(images, ifld)
     items: list[Item] = []
     llava_video = fmt == "llava_video" or "video_id" in rec

@@ -33,7 +33,8 @@ import pyarrow.compute as pc
 from gdo.utils.io import atomic_open
 
 from . import formats as F
-from .candidates import ASSISTANT_ROLES, TOKEN_RE, USER_ROLES, Item, Pair, Row, RowReject, _classify, parse_row
+from .candidates import (ASSISTANT_ROLES, TOKEN_RE, USER_ROLES, Item, Pair, Row, RowReject, _classify,
+                         media_fields, parse_row)
 
 
 def _iter_needed_jsonl(path: str, needed: np.ndarray, chunk_bytes: int | None = None) -> Iterator[tuple[int, bytes]]:
@@ -123,14 +124,7 @@ def _simple_row(rec: Any, fmt: str, kept: list[tuple[int, int]]) -> Row | None:
     if tok_msg < 0:
         return Row("", "", [], pairs, conv_field=conv_field)
     # row-level media (as gdo.pool.candidates.row_items, without validating each path)
-    images = rec.get("images")
-    ifld = "images"
-    if images is None:
-        images, ifld = rec.get("image"), "image"
-    videos = rec.get("videos")
-    vfld = "videos"
-    if videos is None:
-        videos, vfld = rec.get("video"), "video"
+    images, ifld, videos, vfld = media_fields(rec)
     items: list[Item] = []
     if fmt == "llava_video" or "video_id" in rec:
         if images is None or (isinstance(images, str) and not images):
