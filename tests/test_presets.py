@@ -100,3 +100,16 @@ def test_presets_cli_table_and_json():
     data = json.loads(r.output)
     assert [d["name"] for d in data] == ["minloss", "diverse", "temp", "temp_plus"]
     assert data[3]["vds3_target_positive"] == 9000 and data[3]["temporal_categories"] == ["Temporal"]
+
+
+def test_goal_without_base_hints_at_base(tmp_path):
+    from gdo.selection.goal import GoalError, load_goal
+
+    p = tmp_path / "g.toml"
+    p.write_text("min_video_ratio = 0.4\n")
+    with pytest.raises(GoalError, match=r"base = \"temp_plus\"") as ei:
+        load_goal(p)
+    assert "min_count: required key missing" in str(ei.value)
+    p.write_text('base = "temp"\nmin_video_ratio = 0.4\n')
+    g = load_goal(p)
+    assert g.min_video_ratio == 0.4 and g.min_count == 15000

@@ -63,6 +63,10 @@ def register(app: typer.Typer) -> None:
         except (ValueError, FileNotFoundError, RuntimeError) as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2)
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted: finished shards are kept in {out}; run the same command again to resume",
+                       err=True)
+            raise typer.Exit(130)
         errs = sum(e is not None for e in table.column("media_error").to_pylist())
         typer.echo(f"profiled {table.num_rows} candidates -> {Path(out) / 'descriptors.parquet'}"
                    + (f" ({errs} with unreadable media: see the media_error column)" if errs else ""))

@@ -45,3 +45,7 @@ def register(app: typer.Typer) -> None:
         except (ValueError, FileNotFoundError) as e:
             typer.echo(f"gdo run: error: {e}", err=True)
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo(f"gdo run: interrupted; finished descriptor shards are kept in {out}: run the same "
+                       "command again to resume", err=True)
+            raise typer.Exit(130) from None

@@ -127,7 +127,11 @@ def goal_from_dict(data: dict[str, Any], where: str = "goal") -> Goal:
     try:
         return Goal(**merged)
     except ValidationError as e:
-        raise GoalError(_format_validation_error(e, where)) from None
+        msg = _format_validation_error(e, where)
+        if base is None and any(err.get("type") == "missing" for err in e.errors()):
+            msg = (f"{where}: no `base` preset, so every parameter must be given; add e.g. "
+                   f"base = \"temp_plus\" and override only what differs ({msg})")
+        raise GoalError(msg) from None
 
 
 def load_goal(path: str | Path) -> Goal:
