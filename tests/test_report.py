@@ -133,3 +133,26 @@ def test_run_summary(tmp_path):
     text = run_summary(run, n_candidates=25, n_rejects=0)
     assert f"subset     : {len(chosen)}" in text
     assert "constraints: 1/2 met" in text and "unmet: min_video" in text
+
+
+def test_report_of_select_folder_uses_descriptors_named_in_report_json(tmp_path):
+    """`gdo select --descriptors A/descriptors.parquet --out B` then `gdo report B`: the report finds the
+    descriptors (and the candidates beside them) through report.json instead of showing none."""
+    from typer.testing import CliRunner
+
+    from gdo.cli import app
+
+    pool = [str(Path(__file__).resolve().parents[1] / "examples" / "demo_pool" / "llamafactory_image_qa.json")]
+    a, b = tmp_path / "prof", tmp_path / "sel"
+    r = CliRunner().invoke(app, ["profile", *pool, "--out", str(a), "--descriptors", "fields,dedup",
+                                 "--text-encoder", "hashing", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["select", *pool, "-d", str(a / "descriptors.parquet"), "--preset", "temp",
+                                 "--budget", "4", "--out", str(b)])
+    assert r.exit_code == 0, r.output
+    assert not (b / "descriptors.parquet").exists()
+    r = CliRunner().invoke(app, ["report", str(b)])
+    assert r.exit_code == 0, r.output
+    html = (b / "report.html").read_text()
+    assert "No descriptors available" not in html
+    assert "tnc" in html

@@ -428,6 +428,14 @@ def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
     except json.JSONDecodeError as e:
         raise ValueError(f"{rj_path}: not valid JSON ({e})") from e
     selection = _read_jsonl(sel_path)
+    if descriptors_path is None and not (run / "descriptors.parquet").exists():
+        # `gdo select --descriptors ELSEWHERE/descriptors.parquet --out run`: use the file report.json names
+        rec = ((rj.get("inputs") or {}).get("descriptors") or {})
+        if rec.get("form") == "parquet" and rec.get("path") and Path(rec["path"]).is_file():
+            descriptors_path = Path(rec["path"])
+            if candidates_path is None and not (run / "candidates.parquet").exists() \
+                    and (descriptors_path.parent / "candidates.parquet").exists():
+                candidates_path = descriptors_path.parent / "candidates.parquet"
     cand = _read_table(Path(candidates_path) if candidates_path else run / "candidates.parquet")
     desc = _read_table(Path(descriptors_path) if descriptors_path else run / "descriptors.parquet")
     scores_t = _read_table(run / "scores.parquet")
