@@ -113,3 +113,9 @@ def test_goal_without_base_hints_at_base(tmp_path):
     p.write_text('base = "temp"\nmin_video_ratio = 0.4\n')
     g = load_goal(p)
     assert g.min_video_ratio == 0.4 and g.min_count == 15000
+
+
+def test_quoted_number_in_goal_is_an_error():
+    with pytest.raises(GoalError, match="min_video_ratio.*must be a number"):
+        goal_from_dict({"base": "temp", "min_video_ratio": "0.5"})
+    assert goal_from_dict({"base": "temp", "min_video_ratio": 0.5}).min_video_ratio == 0.5

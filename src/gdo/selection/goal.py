@@ -20,7 +20,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 TEMPORAL_CATEGORY_VALUES = ("Temporal", "Mixed", "Static")
 
@@ -66,6 +66,14 @@ class Goal(BaseModel):
     max_qa_per_video: int = Field(default=8, ge=1)
     seed: int = 42
     baseline_mult: float = Field(default=10.0, gt=0.0)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_not_strings(cls, v, info):
+        # a quoted "0.5" in a goal file is a mistake worth naming, not something to coerce silently
+        if isinstance(v, str) and info.field_name not in ("name", "description", "temporal_categories"):
+            raise ValueError(f"must be a number, not the string {v!r}")
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> "Goal":
