@@ -12,7 +12,7 @@ import pytest
 
 from gdo.pool.ingest import ingest, read_candidates, write_ingest
 
-CORPUS = Path(__file__).parent / "data" / "bad_inputs"
+CORPUS = Path(__file__).parents[1] / "data" / "bad_inputs"
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 from gdo.export import EXPORTERS, export
 from gdo.pool.ingest import ingest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 POOL = REPO / "examples" / "demo_pool"
 POOL_FILES = sorted(str(p) for p in POOL.glob("*.json*"))
 

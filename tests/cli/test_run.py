@@ -13,7 +13,7 @@ from gdo.cli import app
 from gdo.pool.ingest import ingest
 from gdo.run import _parse_budget, run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 POOL = REPO / "examples" / "demo_pool"
 FILES = [str(POOL / "llava_image_captions.json"), str(POOL / "llamafactory_video_qa.json"),
          str(POOL / "llava_video.jsonl")]

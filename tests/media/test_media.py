@@ -13,7 +13,7 @@ from gdo.pool.ingest import ingest
 from gdo.pool.media import (FrameCache, MediaError, decode_video, list_frame_folder, load_frames, probe_video,
                             resolve_media, sample_indices)
 
-CORPUS = Path(__file__).parent / "data" / "bad_inputs"
+CORPUS = Path(__file__).parents[1] / "data" / "bad_inputs"
 BEDROOM = "facebookresearch__sam2/notebooks/videos/bedroom"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gdo.pool.ingest import ingest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EX = REPO / "examples"
 POOL = EX / "demo_pool"
 

@@ -17,7 +17,7 @@ from gdo.pool.ingest import ingest, write_ingest
 from gdo.report import build_report, run_summary
 from gdo.report.html import iter_img_sources
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 POOL = REPO / "examples" / "demo_pool"
 EVIL = "<script>alert('x')</script> what is <b>this</b>?"
 
@@ -142,7 +142,7 @@ def test_report_of_select_folder_uses_descriptors_named_in_report_json(tmp_path)
 
     from gdo.cli import app
 
-    pool = [str(Path(__file__).resolve().parents[1] / "examples" / "demo_pool" / "llamafactory_image_qa.json")]
+    pool = [str(Path(__file__).resolve().parents[2] / "examples" / "demo_pool" / "llamafactory_image_qa.json")]
     a, b = tmp_path / "prof", tmp_path / "sel"
     r = CliRunner().invoke(app, ["profile", *pool, "--out", str(a), "--descriptors", "fields,dedup",
                                  "--text-encoder", "hashing", "--no-progress"])

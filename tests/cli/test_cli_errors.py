@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from gdo.cli import app
 
-CORPUS = Path(__file__).parent / "data" / "bad_inputs"
+CORPUS = Path(__file__).parents[1] / "data" / "bad_inputs"
 COMMANDS = ("ingest", "profile", "select", "run")
 _NOT_FOUND = re.compile(r"not found|does not exist|no such file", re.I)
 _UNUSABLE = re.compile(r"nothing usable|no usable|no candidate", re.I)

@@ -17,7 +17,7 @@ import pytest
 from gdo.descriptors import fields
 from gdo.schema import DESCRIPTOR_COLUMNS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 N = 4000
 
 

@@ -13,7 +13,7 @@ import pytest
 from gdo.pool import formats as F
 from gdo.pool.ingest import ingest
 
-MEDIA = Path(__file__).parent / "data" / "bad_inputs" / "media"
+MEDIA = Path(__file__).parents[1] / "data" / "bad_inputs" / "media"
 
 
 def _jsonl(path: Path, rows: list) -> Path:
