@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from gdo.pool.ingest import ingest
-from gdo.pool.media import (FrameCache, MediaError, decode_video, list_frame_folder, load_frames, probe_video,
+from gdo.media import (FrameCache, MediaError, decode_video, list_frame_folder, load_frames, probe_video,
                             resolve_media, sample_indices)
 
 CORPUS = Path(__file__).parents[1] / "data" / "bad_inputs"
@@ -154,7 +154,7 @@ def test_ingest_frame_folder_and_video(real_data, tmp_path):
 
 
 def test_frame_cache_decodes_once(real_data, monkeypatch):
-    import gdo.pool.media as M
+    import gdo.media.decode as M
 
     calls = []
     real = M.decode_video

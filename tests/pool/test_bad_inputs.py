@@ -100,7 +100,7 @@ def test_media_edge_cases(result):
 
 
 def test_4k_frame_and_gif_decode():
-    from gdo.pool.media import load_frames
+    from gdo.media import load_frames
 
     img = load_frames("image", [str(CORPUS / "media" / "frame_4k.jpg")])
     assert img.shape == (1, 2160, 3840, 3) and img.dtype.name == "uint8"

@@ -289,36 +289,41 @@ def field_share_plot(fields: dict[str, dict[str, dict[str, int]]]) -> str | None
 
 # ----------------------------------------------------------------------------- thumbnails
 def _fallback_frames(media_kind: str, media: Sequence[str], n: int) -> np.ndarray:
-    """Decode up to ``n`` frames without gdo.pool.media (PIL for images, PyAV for videos)."""
+    """Decode up to ``n`` frames without gdo.media's decoder (PIL for images, PyAV for videos), picked
+    with gdo.media's one index rule."""
     from PIL import Image
+
+    from gdo.media import sample_indices
 
     if media_kind in ("image", "frames"):
         paths = list(media)
         if media_kind == "frames" and len(paths) > n:
-            paths = [paths[round(i * (len(paths) - 1) / (n - 1))] for i in range(n)]
+            paths = [paths[i] for i in sample_indices(len(paths), n)]
         return np.stack([np.asarray(Image.open(p).convert("RGB").resize((224, 224))) for p in paths[:n]])
     import av
 
     with av.open(media[0]) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    idx = [round(i * (len(frames) - 1) / (n - 1)) for i in range(n)] if len(frames) > n else range(len(frames))
+    idx = sample_indices(len(frames), n)
     return np.stack([np.asarray(Image.fromarray(frames[i]).resize((224, 224))) for i in idx])
 
 
 def thumbnail_strip(media_kind: str, media: Sequence[str], n: int = 4, height: int = 96) -> str | None:
     """A JPEG data URI of up to ``n`` frames side by side (images: up to ``n`` images), or None.
 
-    Frames come from :func:`gdo.pool.media.load_frames` when available (uniform sampling, the
+    Frames come from :func:`gdo.media.load_frames` when available (uniform sampling, the
     GDO index rule), else from a small PIL/PyAV fallback. Returns None for text-only candidates;
     raises nothing for unreadable media (returns None).
     """
     from PIL import Image
 
+    from gdo.media import sample_indices
+
     if media_kind not in ("image", "frames", "video") or not media:
         return None
     frames = None
     try:
-        from gdo.pool.media import load_frames  # type: ignore[attr-defined]
+        from gdo.media import load_frames
 
         frames = load_frames(media_kind, list(media), frames=n)
     except Exception:  # noqa: BLE001 - the ingest module may be absent or reject the call
@@ -332,7 +337,7 @@ def thumbnail_strip(media_kind: str, media: Sequence[str], n: int = 4, height: i
     if frames.ndim == 3:
         frames = frames[None]
     if len(frames) > n:
-        frames = frames[[round(i * (len(frames) - 1) / (n - 1)) for i in range(n)]]
+        frames = frames[sample_indices(len(frames), n)]
     tiles = []
     for fr in frames:
         im = Image.fromarray(np.ascontiguousarray(fr[..., :3]).astype(np.uint8))
