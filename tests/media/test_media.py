@@ -97,7 +97,10 @@ def test_probe_and_decode_real_video(real_data):
     assert arr.shape == (8, 240, 320, 3) and arr.dtype == np.uint8
     # the frames are the sampled indices of a full decode
     idx = sample_indices(270, 8)
-    sub = decode_video(p, [idx[1], idx[5]])
+    dv = decode_video(p, frames=8)
+    assert dv.indices == idx and np.array_equal(dv.frames, arr)  # constant frame rate: the index rule
+    assert dv.decoded_frames == 270 and dv.flags == () and dv.rotation == 0
+    sub = decode_video(p, indices=[idx[1], idx[5]]).frames
     assert np.array_equal(sub[0], arr[1]) and np.array_equal(sub[1], arr[5])
 
 
@@ -125,10 +128,10 @@ def test_frame_folder_matches_its_video(real_data):
     assert from_folder.shape == (T, 540, 960, 3)
     # same sampling logic over the folder's 20 frames; frame j of the folder is video frame 10*j
     idx = sample_indices(20, T)
-    from_video = decode_video(str(folder) + ".mp4", [10 * i for i in idx])
+    from_video = decode_video(str(folder) + ".mp4", indices=[10 * i for i in idx]).frames
     diff = np.abs(from_folder.astype(np.int16) - from_video.astype(np.int16)).mean(axis=(1, 2, 3))
     assert diff.max() < 6.0  # JPEG vs decoded H.264 of the same frame
-    shifted = decode_video(str(folder) + ".mp4", [10 * i + 5 for i in idx])
+    shifted = decode_video(str(folder) + ".mp4", indices=[10 * i + 5 for i in idx]).frames
     diff_shift = np.abs(from_folder.astype(np.int16) - shifted.astype(np.int16)).mean(axis=(1, 2, 3))
     assert diff.mean() < diff_shift.mean()
     # a frame list of the files equals the folder
@@ -198,9 +201,12 @@ def test_decode_memory_is_released(real_data):
     assert grown < 50, f"RSS grew {grown:.1f} MB over 200 decodes"
 
 
-def test_decode_indices_past_the_end_get_last_frame():
+def test_decode_indices_past_the_end_are_an_error_not_a_stand_in():
+    """Issue 13 item 2: no frame is ever a copy standing in for one that does not exist."""
     clip = CORPUS / "media" / "clip.mp4"
-    arr = decode_video(clip, [0, 15, 40])
-    assert arr.shape == (3, 48, 64, 3)
-    assert np.array_equal(arr[1], arr[2]) and not np.array_equal(arr[0], arr[1])
-    assert np.array_equal(decode_video(clip, frames=4), decode_video(clip, sample_indices(16, 4)))
+    arr = decode_video(clip, indices=[0, 15]).frames
+    assert arr.shape == (2, 48, 64, 3) and not np.array_equal(arr[0], arr[1])
+    with pytest.raises(MediaError) as e:
+        decode_video(clip, indices=[0, 15, 40])
+    assert e.value.reason == "corrupt_video" and "[40]" in e.value.detail and "16 of 16" in e.value.detail
+    assert np.array_equal(decode_video(clip, frames=4).frames, decode_video(clip, indices=sample_indices(16, 4)).frames)

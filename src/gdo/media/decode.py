@@ -111,7 +111,7 @@ def _decode_keep(path: str, wanted: list[int], threads: bool) -> tuple[dict[int,
 
 
 def decode_video(path: str | os.PathLike, frames: int = 32, keep: int | None = None, *,
-                 threads: bool = True) -> DecodedVideo:
+                 indices: Sequence[int] | None = None, threads: bool = True) -> DecodedVideo:
     """Decode a video once, keeping the frames THE sampling rule picks (module doc).
 
     Args:
@@ -119,6 +119,8 @@ def decode_video(path: str | os.PathLike, frames: int = 32, keep: int | None = N
         frames: T, frames sampled uniformly in time (GDO_METHOD.md section 2, issue 13 item 4).
         keep: when given, keep only ``sample_indices(len(sampled), keep)`` of the sampled frames
             (motion's 8-of-32 rule, GDO_METHOD.md 3.3).
+        indices: decode exactly these frame indices (presentation order; any order, repeats
+            allowed) instead of sampling; ``frames`` and ``keep`` are then ignored.
         threads: let FFmpeg decode with threads.
 
     Returns:
@@ -126,7 +128,8 @@ def decode_video(path: str | os.PathLike, frames: int = 32, keep: int | None = N
 
     Raises:
         MediaError: ``missing_media``, ``corrupt_video`` (cannot open, no frame decodes:
-        "decode failed at frame 0 of n"), ``not_a_video``.
+        "decode failed at frame 0 of n"; an explicit index that does not exist or decode),
+        ``not_a_video``.
     """
     path = os.fspath(path)
     times, n, header = _demux_times(path)
@@ -139,8 +142,14 @@ def decode_video(path: str | os.PathLike, frames: int = 32, keep: int | None = N
             idx = [idx[j] for j in sample_indices(len(idx), keep)]
         return idx
 
-    idx = plan(n if times is None else len(times))
+    idx = plan(n if times is None else len(times)) if indices is None else [int(i) for i in indices]
+    if not idx:
+        raise ValueError("decode_video: no frame index to decode")
     got, decoded, rot, err = _decode_keep(path, idx, threads)
+    if indices is not None and any(j not in got for j in idx):
+        bad = sorted({j for j in idx if j not in got})
+        raise MediaError("corrupt_video", f"{path}: frame(s) {bad[:4]} do not exist or do not decode "
+                                          f"({decoded} of {max(n, header or 0)} decoded)")
     flags: set[str] = set()
     note = ""
     missing = [j for j in idx if j not in got]
