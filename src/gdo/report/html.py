@@ -348,6 +348,24 @@ def thumbnail_strip(media_kind: str, media: Sequence[str], n: int = 4, height: i
 
 
 # ----------------------------------------------------------------------------- assembly
+_MEDIA_FLAG_TEXT = {
+    "partial": "fewer frames decode than the file promises; sampled over the frames that exist",
+    "vfr": "variable frame rate; frames sampled uniformly in time from timestamps",
+    "rotated": "display rotation applied; frames are upright",
+    "upscaled": "a side under 28 px; the model's processor upscales it",
+    "animated": "animated image used as an image; its first frame is used",
+    "no_timestamps": "no frame timestamps; sampled by index",
+}
+
+
+def _media_flag_rows(rep: dict[str, Any]) -> list[tuple[str, int, str]] | None:
+    """(flag, candidates, meaning) rows from report.json ``media_flags`` (None when absent)."""
+    flags = rep.get("media_flags") if isinstance(rep, dict) else None
+    if not isinstance(flags, dict):
+        return None
+    return [(str(k), int(v), _MEDIA_FLAG_TEXT.get(str(k), "")) for k, v in sorted(flags.items())]
+
+
 _CONSTRAINT_ORDER = ("constraint", "name", "group", "kind", "required", "available", "achieved", "met", "feasible",
                      "shortfall")
 
@@ -674,6 +692,7 @@ def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
         "title": f"preset {preset} · mode {mode}" + (f" · model {model_id}" if isinstance(model_id, str) else ""),
         "cards": cards, "notes": notes, "warnings": warnings,
         "budget_rows": budget_rows, "constraint_headers": constraint_headers, "constraints": constraints,
+        "media_flags": _media_flag_rows(rj),  # issue 13 item 8 (lane media)
         "scores_plot": scores_plot, "descriptor_plot": descriptor_plot, "missing_descriptors": missing, "descriptor_note": descriptor_note,
         "field_plot": field_plot, "field_tables": field_tables, "jsd_rows": jsd_rows,
         "example_groups": groups, "examples_note": examples_note, "files": files, "version": __version__,
