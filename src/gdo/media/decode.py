@@ -168,6 +168,9 @@ def decode_video(path: str | os.PathLike, frames: int = 32, keep: int | None = N
         decoded = k
     else:
         decoded = max(decoded, n) if not err else decoded
+    if header is not None and header > n and "partial" not in flags:  # a cut file: fewer frames than promised
+        flags.add("partial")
+        note = f"only {n} of {header} frames present"
     if rot:
         flags.add("rotated")
     if times is None:
