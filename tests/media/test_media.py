@@ -220,8 +220,8 @@ def test_reference_rules(tmp_path):
     (root / "a" / "x.png").write_bytes(b"")
     for ref, reason in (("data:image/png;base64,AAAA", "inline_media"), ("https://example.com/x.jpg", "remote_media"),
                         ("HTTP://example.com/x.jpg", "remote_media"), ("s3://bucket/x.mp4", "remote_media"),
-                        ("file://server/share/x.png", "remote_media"), ("C:\\data\\x.png", "missing_media"),
-                        ("d:/data/x.png", "missing_media"), ("", "wrong_type")):
+                        ("file://server/share/x.png", "remote_media"), ("C:\\data\\x.png", "windows_path"),
+                        ("d:/data/x.png", "windows_path"), ("", "wrong_type")):
         with pytest.raises(MediaError) as e:
             resolve_media(ref, tmp_path)
         assert e.value.reason == reason, ref

@@ -9,7 +9,7 @@ class MediaError(Exception):
     Reasons: ``missing_media``, ``unreadable_media`` (image that does not fully decode),
     ``corrupt_video`` (cannot open / no frame / decode failed), ``not_a_video`` (an image or text
     behind a video name), ``media_outside_root``, ``remote_media`` (http/https/ftp link),
-    ``inline_media`` (``data:`` URI), ``aspect_ratio`` (long side / short side > 200),
+    ``inline_media`` (``data:`` URI), ``windows_path`` (``C:\\...``), ``aspect_ratio`` (long side / short side > 200),
     ``wrong_type`` (empty or non-string path).
     """
 

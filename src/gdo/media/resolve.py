@@ -9,7 +9,7 @@ One rule for a media reference as written in a pool row, applied in this order:
 3. ``file://`` URIs become their (percent-decoded) path; ``file://host/...`` with a host other
    than ``localhost`` is remote.
 4. Backslashes are path separators (``a\\b.jpg`` is ``a/b.jpg``); a Windows drive path
-   (``C:\\...`` or ``C:/...``) cannot exist on this system and is ``missing_media``.
+   (``C:\\...`` or ``C:/...``) cannot exist on this system and is rejected (``windows_path``).
 5. The path is resolved against ``media_root`` (else the pool file's folder) and, when
    ``media_root`` is given, confined to it (``media_outside_root``): confinement applies after
    this normalisation, so ``file:///etc/x`` and ``..\\x`` are confined like ``/etc/x``.
@@ -46,7 +46,7 @@ def normalise_ref(ref: str) -> str:
 
     Raises:
         MediaError: ``wrong_type`` (empty or not a string), ``inline_media``, ``remote_media``,
-        ``missing_media`` (Windows drive path).
+        ``windows_path``.
     """
     if not isinstance(ref, str) or not ref:
         raise MediaError("wrong_type", f"media path must be a non-empty string, got {ref!r:.60}")
@@ -67,7 +67,7 @@ def normalise_ref(ref: str) -> str:
         if not ref:
             raise MediaError("wrong_type", "file:// URI without a path")
     if _DRIVE.match(ref):
-        raise MediaError("missing_media", f"{ref[:200]!r} is a Windows drive path; no drive letters exist here "
+        raise MediaError("windows_path", f"{ref[:200]!r} is a Windows drive path; no drive letters exist here "
                                           "(write it relative to --media-root)")
     if "\\" in ref:
         ref = ref.replace("\\", "/")
@@ -92,7 +92,7 @@ def resolve_media(path_as_written: str, base_dir: str | os.PathLike, media_root:
 
     Raises:
         MediaError: ``media_outside_root``, ``wrong_type``, ``inline_media``, ``remote_media``,
-        ``missing_media`` (Windows drive path).
+        ``windows_path``.
     """
     ref = normalise_ref(path_as_written)
     base = os.fspath(media_root if media_root is not None else base_dir)

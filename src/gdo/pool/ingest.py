@@ -17,7 +17,7 @@ row), ``not_utf8``, ``line_too_long`` (> 8 MiB), ``wrong_type``, ``no_messages``
 empty conversation), ``assistant_first``, ``no_pairs``, ``empty_answer`` (every pair empty),
 ``media_token_mismatch``, ``mixed_media``, ``unsupported_media`` (embedded bytes without a path),
 ``missing_media``, ``unreadable_media``, ``corrupt_video``, ``not_a_video``, ``media_outside_root``,
-``remote_media``, ``inline_media``, ``aspect_ratio`` (see ``gdo.media``; any other exception while
+``remote_media``, ``inline_media``, ``windows_path``, ``aspect_ratio`` (see ``gdo.media``; any other exception while
 probing a file is ``unreadable_media`` naming the exception, never a traceback). Candidate level
 (the row keeps other candidates): ``empty_answer``, ``unpaired_turn``, ``mixed_media``. File level:
 ``unknown_format``, ``unreadable_file``, and ``malformed_json``/``not_utf8`` for a JSON array that

@@ -142,7 +142,7 @@ def make_pool() -> dict:
         (_row("http", "<image>What?", "x", images=["https://example.com/a.jpg"]), "remote_media"),
         (_row("file-uri", "<image>What?", "x", images=["file:///nonexistent/gdo%20corpus/a.png"]), "missing_media"),
         (_row("backslash", "<image>What?", "Dark.", images=["media\\sub\\win.png"]), "ok"),
-        (_row("drive", "<image>What?", "x", images=["C:\\data\\a.png"]), "missing_media"),
+        (_row("drive", "<image>What?", "x", images=["C:\\data\\a.png"]), "windows_path"),
         (b'{"id": "truncated-last", "messages": [{"role": "user", "con', "malformed_json"),
     ]
     body = b"\n".join(l for l, _ in lines)  # no newline after the last (truncated) line
