@@ -64,7 +64,7 @@ def _demux_times(path: str) -> tuple[list[float] | None, int, int | None]:
     try:
         try:
             for pkt in container.demux(stream):
-                if not pkt.size:
+                if not pkt.size or pkt.is_discard:  # (discarded: before an edit list's start)
                     continue
                 n += 1
                 if pkt.pts is None:

@@ -196,7 +196,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         no_pts = False
         try:
             for pkt in container.demux(stream):
-                if not pkt.size:
+                if not pkt.size or pkt.is_discard:  # (discarded: before an edit list's start)
                     continue
                 if pkt.pts is None:
                     no_pts = True

@@ -3,8 +3,8 @@
 * By index (frame lists, and videos whose frames are evenly spaced in time): a clip of ``n``
   frames is sampled to at most ``T`` frames with ``index_i = round(i*(n-1)/(T-1))``
   (Python ``round``, half to even); ``n <= T`` keeps every frame.
-* By time (videos with presentation timestamps that are not evenly spaced, i.e. variable frame
-  rate, and GIFs with per-frame delays): ``T`` target times evenly spaced between the first and
+* By time (videos whose presentation timestamps are not evenly spaced, :func:`is_vfr`, i.e.
+  variable frame rate, and GIFs with per-frame delays): ``T`` target times evenly spaced between the first and
   the last frame's timestamp; each takes the frame whose timestamp is nearest (the earlier on a
   tie). For an evenly spaced clip this is the index rule, which is then used exactly.
 
@@ -42,14 +42,19 @@ def sample_indices(n: int, T: int = 32) -> list[int]:
     return [round(i * (n - 1) / (T - 1)) for i in range(T)]
 
 
-def is_vfr(times: Sequence[float], tol: float = 0.1) -> bool:
-    """True when frame timestamps (seconds, sorted) are not evenly spaced: some gap differs from
-    the median gap by more than ``tol`` (relative) plus 1 ms (timestamp rounding)."""
-    if len(times) < 3:
+def is_vfr(times: Sequence[float]) -> bool:
+    """True when frame timestamps (seconds, sorted) are so uneven that sampling by index would
+    miss the uniform-time target by more than one frame: some frame's timestamp is farther than
+    the median frame gap (+ 1 ms of timestamp rounding) from where an evenly spaced clip with the
+    same first and last timestamps would put it. A single dropped frame is not enough; a GIF with
+    one long delay, or a screen recording that pauses, is."""
+    n = len(times)
+    if n < 3:
         return False
-    d = np.diff(np.asarray(times, np.float64))
-    med = float(np.median(d))
-    return bool(np.max(np.abs(d - med)) > tol * med + 1e-3)
+    t = np.asarray(times, np.float64)
+    med = float(np.median(np.diff(t)))
+    lin = t[0] + np.arange(n) * (t[-1] - t[0]) / (n - 1)
+    return bool(np.max(np.abs(t - lin)) > med + 1e-3)
 
 
 def sample_by_time(times: Sequence[float], T: int = 32) -> list[int]:
