@@ -19,7 +19,7 @@ import numpy as np
 
 from .cache import FrameCache, frame_key
 from .errors import MediaError
-from .probe import frame_rotation, open_video
+from .probe import demux, frame_rotation, open_video
 from .resolve import list_frame_folder
 from .sample import sample_by_time, sample_indices
 
@@ -57,29 +57,16 @@ def _upright(arr: np.ndarray, rotation: int) -> np.ndarray:
 
 def _demux_times(path: str) -> tuple[list[float] | None, int, int | None]:
     container, stream = open_video(path)
-    header = int(stream.frames or 0) or None
-    pts: list[int] = []
-    n = 0
-    no_pts = False
     try:
-        try:
-            for pkt in container.demux(stream):
-                if not pkt.size or pkt.is_discard:  # (discarded: before an edit list's start)
-                    continue
-                n += 1
-                if pkt.pts is None:
-                    no_pts = True
-                else:
-                    pts.append(int(pkt.pts))
-        except Exception:  # noqa: BLE001 - a cut file: the packets read so far
-            pass
+        header = int(stream.frames or 0) or None
+        dm = demux(container, stream)
         tb = stream.time_base
     finally:
         container.close()
-    if no_pts or not pts:
-        return None, n, header
-    pts.sort()
-    return [float((p - pts[0]) * tb) for p in pts], n, header
+    if dm.no_pts or not dm.pts:
+        return None, dm.n, header
+    pts = sorted(dm.pts)
+    return [float((p - pts[0]) * tb) for p in pts], dm.n, header
 
 
 def _decode_keep(path: str, wanted: list[int], threads: bool) -> tuple[dict[int, np.ndarray], int, int, str]:

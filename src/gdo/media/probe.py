@@ -157,6 +157,52 @@ def frame_rotation(frame) -> int:
     return int(round(-float(r))) % 360
 
 
+@dataclass
+class Demuxed:
+    """What one demux pass (no decoding) of a video stream found.
+
+    ``pts``: presentation timestamps (stream time base) of the packets with data, unsorted;
+    ``n``: those packets; ``no_pts``: some packet had no timestamp; ``last_dur``: (pts, duration)
+    of the last packet with a duration; ``rotation``: of the first frame (only when asked);
+    ``error``: exception name when demuxing stopped part-way ('' otherwise).
+    """
+
+    pts: list[int]
+    n: int = 0
+    no_pts: bool = False
+    last_dur: tuple[int, int] | None = None
+    rotation: int | None = None
+    error: str = ""
+
+
+def demux(container, stream, first_rotation: bool = False) -> Demuxed:
+    """One pass over the packets of ``stream`` (discarded packets, those before an edit list's
+    start, are skipped). With ``first_rotation``, the first packets are decoded until one frame
+    comes out, to read its display rotation."""
+    d = Demuxed(pts=[])
+    try:
+        for pkt in container.demux(stream):
+            if not pkt.size or pkt.is_discard:
+                continue
+            d.n += 1
+            if pkt.pts is None:
+                d.no_pts = True
+            else:
+                d.pts.append(int(pkt.pts))
+                if pkt.duration:
+                    d.last_dur = (int(pkt.pts), int(pkt.duration))
+            if first_rotation and d.rotation is None:
+                try:
+                    for fr in pkt.decode():
+                        d.rotation = frame_rotation(fr)
+                        break
+                except Exception:  # noqa: BLE001 - the first frame is decoded again by the caller
+                    d.rotation = None
+    except Exception as e:  # noqa: BLE001 - demux stopped part-way (cut file): what is there counts
+        d.error = type(e).__name__
+    return d
+
+
 def count_decodable(path: str) -> tuple[int, str]:
     """Decode every frame once; returns (frames decoded before the first error or the end, note).
 
@@ -189,31 +235,9 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     try:
         header = int(stream.frames or 0) or None
         tb = stream.time_base
-        pts: list[int] = []
-        last_dur = None
-        rotation = None
-        demux_err = ""
-        no_pts = False
-        try:
-            for pkt in container.demux(stream):
-                if not pkt.size or pkt.is_discard:  # (discarded: before an edit list's start)
-                    continue
-                if pkt.pts is None:
-                    no_pts = True
-                else:
-                    pts.append(int(pkt.pts))
-                    if pkt.duration:
-                        last_dur = (int(pkt.pts), int(pkt.duration))
-                if rotation is None:
-                    try:
-                        for fr in pkt.decode():
-                            rotation = frame_rotation(fr)
-                            break
-                    except Exception:  # noqa: BLE001 - the first frame is decoded again below
-                        rotation = None
-        except Exception as e:  # noqa: BLE001 - demux stopped part-way: what is there counts
-            demux_err = f"{type(e).__name__}"
-        n_pk = len(pts) if not no_pts else max(len(pts), 1)
+        dm = demux(container, stream, first_rotation=True)
+        pts, no_pts, last_dur, rotation, demux_err = dm.pts, dm.no_pts, dm.last_dur, dm.rotation, dm.error
+        n_pk = dm.n
         width, height = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
         avg = float(stream.average_rate) if stream.average_rate else None
     finally:
