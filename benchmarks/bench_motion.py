@@ -128,7 +128,8 @@ def old_vs_new(vids: list[Path]) -> None:
     p_old = _best_of(_old_probe, vids)
     p_new = _best_of(probe_video, vids)
     print(json.dumps({"bench": "probe_old_vs_new", "videos": len(vids), "seconds_old": round(p_old, 3),
-                      "seconds_new": round(p_new, 3), "new_probe_share_of_media_stage": round(p_new / t_new, 4)}))
+                      "seconds_new": round(p_new, 3), "new_probe_share_of_media_stage": round(p_new / t_new, 4),
+                      "overhead_probe_plus_media": round((t_new + p_new) / (t_old + p_old) - 1, 4)}))
 
 
 def main() -> None:
