@@ -149,6 +149,8 @@ def test_ingest_frame_folder_and_video(real_data, tmp_path):
     t = ingest([tmp_path / "p.jsonl"]).candidates.to_pylist()
     assert [c["uid"] for c in t] == ["vv::folder::t0", "vv::video::t0"]
     assert (t[0]["media_kind"], t[0]["native_frames"], t[0]["n_frames"], len(t[0]["media"])) == ("frames", 20, 20, 20)
+    assert (t[0]["width"], t[0]["height"], t[1]["width"], t[1]["height"]) == (960, 540, 960, 540)
+    assert t[1]["sample_times"] == pytest.approx([i / 30 for i in sample_indices(200, 32)], abs=1e-3)
     assert (t[1]["media_kind"], t[1]["native_frames"], t[1]["n_frames"]) == ("video", 200, 32)
     assert t[1]["fps"] == pytest.approx(30.0) and t[1]["duration_s"] == pytest.approx(200 / 30, rel=1e-3)
     # no probing: no file opened, frame folder and video facts are null

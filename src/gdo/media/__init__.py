@@ -14,13 +14,13 @@ This package imports nothing from other gdo stages.
 from .cache import FrameCache, frame_key
 from .decode import DecodedVideo, decode_video, frame_list_paths, load_frames, read_image
 from .errors import MediaError
-from .probe import FLAGS, ImageInfo, VideoInfo, check_geometry, check_image, probe_image, probe_video
+from .probe import FLAGS, ImageInfo, VideoInfo, check_geometry, check_image, image_header, probe_image, probe_video
 from .resolve import IMAGE_EXTS, VIDEO_EXTS, ext_of, list_frame_folder, normalise_ref, resolve_media
 from .sample import is_vfr, sample_by_time, sample_indices
 
 __all__ = [
     "FLAGS", "IMAGE_EXTS", "VIDEO_EXTS", "DecodedVideo", "FrameCache", "ImageInfo", "MediaError", "VideoInfo",
-    "check_geometry", "check_image", "decode_video", "ext_of", "frame_key", "frame_list_paths", "is_vfr",
+    "check_geometry", "check_image", "decode_video", "image_header", "ext_of", "frame_key", "frame_list_paths", "is_vfr",
     "list_frame_folder", "load_frames", "normalise_ref", "probe_image", "probe_video", "read_image",
     "resolve_media", "sample_by_time", "sample_indices",
 ]

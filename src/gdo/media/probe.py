@@ -328,6 +328,26 @@ def probe_image(path: str | os.PathLike) -> ImageInfo:
     return ImageInfo(w, h, tuple(sorted(flags)))
 
 
+def image_header(path: str | os.PathLike) -> ImageInfo:
+    """Size and geometry flags of an image from its header only (PIL, no decoding): for the
+    frames of a frame list, which profile decodes.
+
+    Raises:
+        MediaError: ``missing_media``, ``unreadable_media`` (no readable header), ``aspect_ratio``.
+    """
+    from PIL import Image
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise MediaError("missing_media", f"{path} does not exist")
+    try:
+        with Image.open(path) as im:
+            w, h = int(im.size[0]), int(im.size[1])
+    except Exception as e:  # noqa: BLE001
+        raise MediaError("unreadable_media", f"{path}: found {what_is(path)} ({type(e).__name__}: {e})") from None
+    return ImageInfo(w, h, check_geometry(w, h, path))
+
+
 def check_image(path: str | os.PathLike) -> tuple[int, int]:
     """``(width, height)`` of a fully decodable image (see :func:`probe_image`).
 

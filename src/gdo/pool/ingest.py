@@ -49,8 +49,8 @@ from gdo.utils.io import atomic_open, write_json_atomic, write_parquet_atomic
 
 from . import formats as F
 from .candidates import Row, RowReject, parse_row
-from gdo.media import (IMAGE_EXTS, VIDEO_EXTS, MediaError, list_frame_folder, probe_image, probe_video, resolve_media,
-                       sample_by_time, sample_indices)
+from gdo.media import (IMAGE_EXTS, VIDEO_EXTS, MediaError, image_header, list_frame_folder, probe_image, probe_video,
+                       resolve_media, sample_by_time, sample_indices)
 
 _BATCH = 65536
 #: Use the fast path for common row shapes (tests switch it off to check both paths agree).
@@ -198,6 +198,16 @@ class _Builder:
             raise info
         return info
 
+    def _frames_info(self, paths: list[str]):
+        """Size and geometry flags of a frame list from its first frame's header (no decoding;
+        the frames are decoded by profile). Raises MediaError (``aspect_ratio``, ...)."""
+        try:
+            return image_header(paths[0])
+        except MediaError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise MediaError("unreadable_media", f"{paths[0]}: {type(e).__name__}: {e}") from None
+
     # media of one item -> (raw list, resolved list, native, fps, duration, video_key, probe info)
     def _item_media(self, it) -> tuple[list[str], list[str], Any, Any, Any, str | None, Any]:
         r = self.r
@@ -219,12 +229,12 @@ class _Builder:
                         if not os.path.isfile(res[i]):
                             raise MediaError("missing_media", f"frame {res[i]} does not exist")
                 key = "frames:" + stable_hash(r.prefix, j)
-                return raw, res, len(res), None, None, key, None
+                return raw, res, len(res), None, None, key, self._frames_info(res) if self.probe else None
             raw = [it.value]
             folder = r.one(it.value)
             if self.probe:
                 res = list_frame_folder(folder)
-                return raw, res, len(res), None, None, folder, None
+                return raw, res, len(res), None, None, folder, self._frames_info(res)
             return raw, [folder], None, None, None, folder, None
         raw = [it.value]
         res_p = r.one(it.value)
