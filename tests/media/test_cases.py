@@ -180,3 +180,21 @@ def test_probe_failure_names_file_and_content(tmp_path):
     with pytest.raises(MediaError) as e:
         probe_video(p)
     assert str(p) in e.value.detail and "text" in e.value.detail
+
+
+def test_case14_profile_records_what_decodes(tmp_path):
+    """The damage only decoding finds (zeroed bytes) reaches descriptors.parquet: the real count, the
+    partial flag, and motion over the frames that exist; no media_error, no stand-ins."""
+    d = _case("case14")
+    from gdo.descriptors.profile import profile
+
+    res = ingest([d / "pool.jsonl"])
+    t = profile(res.candidates, tmp_path, descriptors=["motion", "fields"], workers=1)
+    rows = {u.split("::")[1]: r for u, r in zip(t.column("uid").to_pylist(), t.to_pylist())}
+    z = rows["v_zeroed_bytes_mid"]
+    assert (z["decoded_frames"], z["native_frames"], z["n_frames"], z["media_flags"]) == (16, 16, 16, "partial")
+    assert z["media_error"] is None and z["amm"] is not None
+    c = rows["v_cut_mid_payload"]
+    assert (c["decoded_frames"], c["native_frames"], c["media_flags"]) == (24, 24, "partial")
+    g = rows["v_good"]
+    assert (g["decoded_frames"], g["native_frames"], g["media_flags"]) == (60, 60, None)

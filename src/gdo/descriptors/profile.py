@@ -461,6 +461,9 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, descriptors: Seq
                 cols["media_flags"][i] = item_flags[j]
                 if native[i] is None and kinds[i] in ("video", "frames"):
                     native[i] = item_native[j]
+                if item_dec[j] is not None and native[i] is not None and item_dec[j] < native[i]:
+                    native[i] = item_dec[j]  # a damaged payload: the frames that decode (flag partial)
+                    cols["n_frames"][i] = min(native[i], frames)
                 cols["media_error"][i] = item_err[j]
         for i in range(n):
             if cols["n_frames"][i] is None and native[i] is not None:
