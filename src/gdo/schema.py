@@ -39,6 +39,13 @@ CANDIDATE_SCHEMA = pa.schema(
         ("duration_s", pa.float64()),
         ("data_source", pa.string()),    # "" when the row has none
         ("pool_pos", pa.int64()),        # candidate order in the pool (ingestion order)
+        # media facts from gdo.media.probe (issue 13 item 8); null when not probed / not applicable
+        ("header_frames", pa.int32()),   # frame count the video header states (null: none stated)
+        ("width", pa.int32()),           # upright width in pixels (videos, first image)
+        ("height", pa.int32()),          # upright height in pixels
+        ("rotation", pa.int32()),        # clockwise degrees applied to show a video upright (0/90/180/270)
+        ("sample_times", pa.list_(pa.float64())),  # seconds (from the first frame) of the T sampled frames
+        ("media_flags", pa.list_(pa.string())),    # sorted flags: partial, vfr, rotated, upscaled, animated, ...
     ]
 )
 

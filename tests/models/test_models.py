@@ -295,7 +295,7 @@ def test_compute_model_descriptors_end_to_end(tiny_model, pool):
     calls = []
 
     def loader(kind, media, frames, key=None):
-        from gdo.pool.media import load_frames
+        from gdo.media import load_frames
 
         calls.append(key)
         return load_frames(kind, media, frames)

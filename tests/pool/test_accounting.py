@@ -170,6 +170,15 @@ def test_run_accounts_for_every_row_and_candidate(tmp_path_factory, real_data, i
     assert rep["accounting"]["without_descriptor_row"] == 0
     desc = pq.read_table(out / "descriptors.parquet", columns=["uid", "media_error"]).to_pylist()
     assert sorted(d["uid"] for d in desc) == sorted(c["uid"] for c in got["cands"])
+    # issue 13 item 8: report.json counts each media flag over the candidates; descriptors.parquet
+    # holds each candidate's flags (ingest's probe joined with profile's decode)
+    flags = pq.read_table(out / "descriptors.parquet", columns=["media_flags"]).column("media_flags").to_pylist()
+    want = Counter(f for v in flags if v for f in v.split(","))
+    assert rep["media_flags"] == dict(sorted(want.items()))
+    for flag in ("rotated", "partial", "vfr", "upscaled", "animated"):  # corpus rows rot90, cut-payload, vfr, tiny, gif-img
+        assert rep["media_flags"].get(flag, 0) >= 1, flag
+    html = (out / "report.html").read_text()
+    assert "<h2>Media flags</h2>" in html and "<code>partial</code>" in html
 
 
 def test_run_with_model_accounts_for_every_candidate(tmp_path_factory, real_data, tiny_model):

@@ -24,7 +24,6 @@ streaming through the file.
 
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import numpy as np
@@ -44,7 +43,7 @@ def uniform_indices(n: int, t: int) -> list[int]:
     Raises:
         ValueError: if ``n < 0`` or ``t < 1``.
     """
-    from gdo.pool.media import sample_indices
+    from gdo.media import sample_indices
 
     return sample_indices(n, t)
 
@@ -97,12 +96,14 @@ def amm_and_diversity(frames_rgb: Sequence[np.ndarray]) -> tuple[float, float]:
 # ----------------------------------------------------------------------------- decoding
 
 
-def load_motion_frames(media_kind: str, media: Sequence[str], frames: int = 32,
-                       keep: int = MOTION_FRAMES) -> tuple[list[np.ndarray], int]:
-    """The RGB frames motion uses for one media item (the 8-of-32 rule), decoded once.
+def load_motion_media(media_kind: str, media: Sequence[str], frames: int = 32,
+                      keep: int = MOTION_FRAMES) -> tuple[list[np.ndarray], int, dict]:
+    """The RGB frames motion uses for one media item (the 8-of-32 rule), decoded once, with what
+    decoding found.
 
-    Decoding goes through :mod:`gdo.pool.media` (PyAV, one pass keeping only the chosen
-    frames; the native frame count is the one ingest reports, from the header or demuxing).
+    Videos go through :func:`gdo.media.decode_video` (one demux for timestamps, one decode pass
+    keeping only the chosen frames, upright; sampled uniformly in time, which is the index rule
+    for constant-frame-rate clips). Frame lists use the index rule.
 
     Args:
         media_kind: "video" (``media`` = [file]), "frames" (full frame list or [frame folder])
@@ -113,24 +114,36 @@ def load_motion_frames(media_kind: str, media: Sequence[str], frames: int = 32,
 
     Returns:
         (list of RGB uint8 (H, W, 3) arrays in temporal order -- images: every image --,
-        native frame count: video frames, frame-list length, or number of images).
+        native frame count: video frames present, frame-list length, or number of images,
+        facts: ``{"decoded_frames": int | None, "flags": tuple[str, ...], "note": str}``;
+        a damaged video gives ``partial`` with the real decoded count).
 
     Raises:
-        gdo.pool.media.MediaError: missing, unreadable or corrupt media (message names the file).
+        gdo.media.MediaError: missing, unreadable or corrupt media (message names the file).
     """
-    from gdo.pool import media as pm
+    from gdo import media as gm
 
     if media_kind == "video":
         if not media:
-            raise pm.MediaError("missing_media", "video candidate without a media path")
-        n = pm.probe_video(media[0]).native_frames
-        arr = pm.decode_video(media[0], motion_indices(n, frames, keep))
-        return [arr[i] for i in range(arr.shape[0])], int(n)
+            raise gm.MediaError("missing_media", "video candidate without a media path")
+        dv = gm.decode_video(media[0], frames=frames, keep=keep)
+        facts = {"decoded_frames": dv.decoded_frames, "flags": dv.flags, "note": dv.note}
+        return [dv.frames[i] for i in range(dv.frames.shape[0])], int(dv.native_frames), facts
     if media_kind == "frames":
-        paths = list(media)
-        if len(paths) == 1 and os.path.isdir(paths[0]):
-            paths = pm.list_frame_folder(paths[0])
-        return [pm.read_image(paths[i]) for i in motion_indices(len(paths), frames, keep)], len(paths)
+        paths = gm.frame_list_paths(media)
+        fr = [gm.read_image(paths[i]) for i in motion_indices(len(paths), frames, keep)]
+        return fr, len(paths), {"decoded_frames": None, "flags": (), "note": ""}
     if media_kind == "image":
-        return [pm.read_image(p) for p in media], len(media)
-    return [], 0
+        return [gm.read_image(p) for p in media], len(media), {"decoded_frames": None, "flags": (), "note": ""}
+    return [], 0, {"decoded_frames": None, "flags": (), "note": ""}
+
+
+def load_motion_frames(media_kind: str, media: Sequence[str], frames: int = 32,
+                       keep: int = MOTION_FRAMES) -> tuple[list[np.ndarray], int]:
+    """``load_motion_media`` without the decoding facts: (frames, native frame count).
+
+    Raises:
+        gdo.media.MediaError: missing, unreadable or corrupt media.
+    """
+    fr, native, _ = load_motion_media(media_kind, media, frames, keep)
+    return fr, native

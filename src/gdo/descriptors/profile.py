@@ -49,10 +49,10 @@ from gdo.utils.io import write_json_atomic, write_parquet_atomic
 DESCRIPTOR_GROUPS = ("fields", "motion", "embeddings", "cluster", "dedup")
 #: Columns added after DESCRIPTOR_COLUMNS.
 EXTRA_COLUMNS = ["bucket", "video_key", "media_key", "tnc_lexical", "dup_size", "media_group",
-                 "media_error", "pool_pos"]
+                 "media_error", "pool_pos", "decoded_frames", "media_flags"]
 MODEL_COLUMNS = ["loss_video", "loss_blind", "vds", "ppl", "sc", "tnc_judge", "model_error"]
 DEFAULT_SHARD_SIZES = {"media": 32, "text": 2048, "model": 128, "visual_hf": 256}
-_MEDIA_VERSION = 1
+_MEDIA_VERSION = 2  # 2: decoded frame count and media flags per item (gdo.media)
 _TEXT_VERSION = 1
 _TEXT_BATCH = 64  # fixed: MiniLM's batch padding must not vary between runs
 _MODEL_VERSION = 1
@@ -62,7 +62,7 @@ _REQUIRED = ("uid", "bucket", "question", "answer", "media_kind", "media", "vide
 _FLOAT_COLS = {"amm", "frame_diversity", "tnc", "cluster_rep", "cluster_hard", "duration_s",
                "loss_video", "loss_blind", "vds", "ppl", "sc", "tnc_judge", "tnc_lexical"}
 _INT_COLS = {"cluster_id": pa.int64(), "native_frames": pa.int32(), "n_frames": pa.int32(),
-             "dup_size": pa.int64(), "pool_pos": pa.int64()}
+             "dup_size": pa.int64(), "pool_pos": pa.int64(), "decoded_frames": pa.int32()}
 
 
 def descriptor_schema() -> pa.Schema:
@@ -128,21 +128,22 @@ def _media_shard_task(args: tuple) -> dict:
     """Worker: motion, visual feature and hashes of a list of media items (one decode each)."""
     from gdo.descriptors.dedup import media_hashes
     from gdo.descriptors.embeddings import handcrafted_visual
-    from gdo.descriptors.motion import amm_and_diversity, load_motion_frames
+    from gdo.descriptors.motion import amm_and_diversity, load_motion_media
     from gdo.engine.local import init_worker
 
     init_worker()
     items, frames = args
     out: dict[str, list] = {k: [] for k in ("media_key", "kind", "amm", "frame_diversity", "native",
-                                            "visual", "phash", "error")}
+                                            "visual", "phash", "error", "decoded", "flags")}
     for key, kind, media in items:
         amm = div = None
         native = None
         vis = np.zeros(160, np.float32)
         hashes: list[int] = []
         err = None
+        facts: dict = {"decoded_frames": None, "flags": ()}
         try:
-            fr, native = load_motion_frames(kind, media, frames)
+            fr, native, facts = load_motion_media(kind, media, frames)
             if kind in ("video", "frames"):
                 amm, div = amm_and_diversity(fr)
             else:
@@ -160,6 +161,8 @@ def _media_shard_task(args: tuple) -> dict:
         out["visual"].append(vis)
         out["phash"].append(hashes)
         out["error"].append(err)
+        out["decoded"].append(facts["decoded_frames"])
+        out["flags"].append(",".join(facts["flags"]) or None)
     return out
 
 
@@ -174,6 +177,8 @@ def _media_table(d: dict) -> pa.Table:
         "visual": pa.FixedSizeListArray.from_arrays(pa.array(vis.reshape(-1), pa.float32()), vis.shape[1]),
         "phash": pa.array(d["phash"], pa.list_(pa.uint64())),
         "error": pa.array(d["error"], pa.string()),
+        "decoded": pa.array(d["decoded"], pa.int64()),
+        "flags": pa.array(d["flags"], pa.string()),
     })
 
 
@@ -447,16 +452,27 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, descriptors: Seq
     if media_tab is not None:
         item_native = media_tab.column("native").to_pylist()
         item_err = media_tab.column("error").to_pylist()
+        item_dec = media_tab.column("decoded").to_pylist()
+        item_flags = media_tab.column("flags").to_pylist()
         for i in range(n):
             j = cand_item[i]
             if j >= 0:
+                cols["decoded_frames"][i] = item_dec[j]
+                cols["media_flags"][i] = item_flags[j]
                 if native[i] is None and kinds[i] in ("video", "frames"):
                     native[i] = item_native[j]
+                if item_dec[j] is not None and native[i] is not None and item_dec[j] < native[i]:
+                    native[i] = item_dec[j]  # a damaged payload: the frames that decode (flag partial)
+                    cols["n_frames"][i] = min(native[i], frames)
                 cols["media_error"][i] = item_err[j]
         for i in range(n):
             if cols["n_frames"][i] is None and native[i] is not None:
                 cols["n_frames"][i] = min(native[i], frames) if kinds[i] in ("video", "frames") else native[i]
     cols["native_frames"] = native
+    if "media_flags" in cands.column_names:  # flags found at ingest (gdo.media.probe) join decode's
+        from gdo.media.probe import merge_flags
+
+        cols["media_flags"] = merge_flags(cands.column("media_flags").to_pylist(), cols["media_flags"])
 
     model_vals: dict[str, np.ndarray] = {}
     if model_tab is not None:

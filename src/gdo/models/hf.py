@@ -31,7 +31,6 @@ import itertools
 import json
 import math
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from gdo.pool.media import sample_indices  # noqa: F401  (re-exported; GDO_METHOD.md 2)
+from gdo.media import FrameCache, frame_key, sample_indices  # noqa: F401  (sample_indices re-exported; GDO_METHOD.md 2)
 from gdo.utils.hashing import stable_int
 
 #: Sampling parameters of self-consistency (GDO_METHOD.md 3.5).
@@ -704,8 +703,8 @@ class VLMScorer:
 
 
 def _default_frame_loader(kind: str, media: Sequence[str], frames: int, key: str | None = None) -> np.ndarray:
-    """``gdo.pool.media.load_frames`` without its cache (``compute_model_descriptors`` caches)."""
-    from gdo.pool.media import load_frames
+    """``gdo.media.load_frames`` without its cache (``compute_model_descriptors`` caches)."""
+    from gdo.media import load_frames
 
     return load_frames(kind, list(media), frames, cache=None, key=key)
 
@@ -727,33 +726,9 @@ def _shrink(arr: np.ndarray, max_pixels: int | None) -> np.ndarray:
     return np.stack([cv2.resize(x, (nw, nh), interpolation=cv2.INTER_AREA) for x in arr])
 
 
-class _ArrayLRU:
-    """Byte-bounded LRU of decoded frame arrays (each distinct video decoded once per run)."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._d: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._bytes = 0
-
-    def get(self, key: tuple) -> np.ndarray | None:
-        arr = self._d.get(key)
-        if arr is not None:
-            self._d.move_to_end(key)
-        return arr
-
-    def put(self, key: tuple, arr: np.ndarray) -> None:
-        if arr.nbytes > self.max_bytes:
-            return
-        self._d[key] = arr
-        self._bytes += arr.nbytes
-        while self._bytes > self.max_bytes:
-            _, old = self._d.popitem(last=False)
-            self._bytes -= old.nbytes
-
-
-def _load_item(row: dict, frames: int, loader: Callable[..., np.ndarray], cache: _ArrayLRU,
+def _load_item(row: dict, frames: int, loader: Callable[..., np.ndarray], cache: FrameCache,
                max_pixels: int | None) -> VLMItem:
-    from gdo.pool.media import read_image
+    from gdo.media import read_image
 
     kind = row.get("media_kind") or "none"
     media = list(row.get("media") or [])
@@ -767,7 +742,7 @@ def _load_item(row: dict, frames: int, loader: Callable[..., np.ndarray], cache:
         return item
     if kind in ("frames", "video"):
         vkey = row.get("video_key") or "\x1f".join(media)
-        ck = (kind, vkey, frames)
+        ck = frame_key(kind, vkey, frames)
         arr = cache.get(ck)
         if arr is None:
             arr = np.asarray(loader(kind, media, frames, key=vkey))
@@ -839,7 +814,7 @@ def compute_model_descriptors(
             passes (both give loss_video and loss_blind). Columns not requested are null.
         progress: show a tqdm bar over chunks.
         frame_loader: ``f(media_kind, media, frames, key=video_key) -> uint8 (t, H, W, 3)``;
-            default ``gdo.pool.media.load_frames``. Decoded frames are kept in a 512 MiB LRU
+            default ``gdo.media.load_frames``. Decoded frames are kept in a 512 MiB ``FrameCache``
             keyed by (media_kind, video_key, frames), so a video shared by several candidates
             is decoded once; frames and images are downscaled (area) to the image processor's
             largest area before batching, which bounds memory.
@@ -880,7 +855,7 @@ def compute_model_descriptors(
     errors: list[list[str]] = [[] for _ in range(n)]
     do_loss = "vds" in wanted or "ppl" in wanted
     chunk = chunk_size or max(1, 16 * scorer.batch_size)
-    video_cache = _ArrayLRU(max_bytes=512 << 20)
+    video_cache = FrameCache(max_bytes=512 << 20, readonly=False)
     stats0 = dict(scorer.stats)
     starts = range(0, n, chunk)
     if progress:

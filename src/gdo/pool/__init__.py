@@ -1,7 +1,7 @@
 """Pool ingestion: readers (formats), rows -> candidates, media, ingest orchestration, row writer.
 
 Public entry points: ``gdo.pool.ingest.ingest`` / ``write_ingest`` / ``read_candidates``,
-``gdo.pool.media`` (``sample_indices``, ``probe_video``, ``load_frames``, ``FrameCache``,
-``resolve_media``) and ``gdo.pool.writer.write_rows``. Submodules are imported lazily by callers so
+and ``gdo.pool.writer.write_rows``. Media (resolution, probing, decoding, sampling, the frame cache)
+live in :mod:`gdo.media`, below this package. Submodules are imported lazily by callers so
 that ``import gdo.pool`` stays cheap.
 """

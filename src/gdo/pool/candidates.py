@@ -28,7 +28,7 @@ import orjson
 
 from gdo.utils.hashing import stable_hash
 
-from .media import IMAGE_EXTS, VIDEO_EXTS, ext_of
+from gdo.media.resolve import IMAGE_EXTS, VIDEO_EXTS, ext_of
 
 USER_ROLES = frozenset({"user", "human"})
 ASSISTANT_ROLES = frozenset({"assistant", "gpt", "bot", "model", "chatgpt"})

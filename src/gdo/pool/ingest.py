@@ -6,7 +6,7 @@ still has candidates are candidate-level rejects. A file that cannot be read at 
 format, JSON array that does not parse) is a file-level reject (``level: "file"``) and reads 0 rows.
 
 Media paths resolve against ``media_root`` when given (and are then confined to it: see
-``gdo.pool.media.resolve_media``), else against the pool file's folder. Note that LLaMA-Factory's
+``gdo.media.resolve_media``), else against the pool file's folder. Note that LLaMA-Factory's
 ``v1_multimodal_demo.jsonl`` writes paths relative to the project root (``data/mllm_demo_data/1.jpg``)
 so, read from its own folder, its media are ``missing_media``; pass ``media_root`` = the folder above.
 Without probing, confinement is lexical only (``../`` and absolute paths); symlinks are followed
@@ -16,7 +16,9 @@ Reject reasons. Row level: ``malformed_json``, ``blank_line`` (every empty/white
 row), ``not_utf8``, ``line_too_long`` (> 8 MiB), ``wrong_type``, ``no_messages`` (missing, null or
 empty conversation), ``assistant_first``, ``no_pairs``, ``empty_answer`` (every pair empty),
 ``media_token_mismatch``, ``mixed_media``, ``unsupported_media`` (embedded bytes without a path),
-``missing_media``, ``unreadable_media``, ``corrupt_video``, ``media_outside_root``. Candidate level
+``missing_media``, ``unreadable_media``, ``corrupt_video``, ``not_a_video``, ``media_outside_root``,
+``remote_media``, ``inline_media``, ``windows_path``, ``aspect_ratio`` (see ``gdo.media``; any other exception while
+probing a file is ``unreadable_media`` naming the exception, never a traceback). Candidate level
 (the row keeps other candidates): ``empty_answer``, ``unpaired_turn``, ``mixed_media``. File level:
 ``unknown_format``, ``unreadable_file``, and ``malformed_json``/``not_utf8`` for a JSON array that
 does not parse. Duplicate ids are not rejects: the later uids get ``#2``, ``#3``... in pool order,
@@ -47,8 +49,8 @@ from gdo.utils.io import atomic_open, write_json_atomic, write_parquet_atomic
 
 from . import formats as F
 from .candidates import Row, RowReject, parse_row
-from .media import (IMAGE_EXTS, VIDEO_EXTS, MediaError, check_image, list_frame_folder, probe_video, resolve_media,
-                    sample_indices)
+from gdo.media import (IMAGE_EXTS, VIDEO_EXTS, MediaError, image_header, list_frame_folder, probe_image, probe_video,
+                       resolve_media, sample_by_time, sample_indices)
 
 _BATCH = 65536
 #: Use the fast path for common row shapes (tests switch it off to check both paths agree).
@@ -164,7 +166,7 @@ class _Builder:
     #: turn = turn0 + k, user_msg = user0 + 2k, asst_msg = asst0 + 2k (only the fast path makes
     #: groups of more than one candidate, and its rows alternate user/assistant strictly).
     _GROUP_COLS = ("k", "row_id", "line", "video", "kind", "vkey", "nf", "nat", "fps", "dur", "ds", "midx",
-                   "turn0", "user0", "asst0")
+                   "turn0", "user0", "asst0", "minfo")
 
     def _reset(self) -> None:
         self.groups: list[tuple] = []  # one tuple per group, fields in _GROUP_COLS order
@@ -179,8 +181,35 @@ class _Builder:
                              "reason": reason, "detail": detail})
         self.by_reason[reason] += 1
 
-    # media of one item -> (raw list, resolved list, native, fps, duration, video_key)
-    def _item_media(self, it) -> tuple[list[str], list[str], Any, Any, Any, str | None]:
+    def _probe(self, path: str, kind: str):
+        """VideoInfo / ImageInfo of a file, cached by (file, kind): one file may be an image in one
+        row and a video in another. Any failure is a MediaError (cached too)."""
+        key = (path, kind)
+        info = self.probe_cache.get(key)
+        if info is None:
+            try:
+                info = probe_video(path) if kind == "video" else probe_image(path)
+            except MediaError as e:
+                info = e
+            except Exception as e:  # noqa: BLE001 - a library error on a strange file: a reject, not a traceback
+                info = MediaError("unreadable_media", f"{path}: {type(e).__name__}: {e}")
+            self.probe_cache[key] = info
+        if isinstance(info, MediaError):
+            raise info
+        return info
+
+    def _frames_info(self, paths: list[str]):
+        """Size and geometry flags of a frame list from its first frame's header (no decoding;
+        the frames are decoded by profile). Raises MediaError (``aspect_ratio``, ...)."""
+        try:
+            return image_header(paths[0])
+        except MediaError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise MediaError("unreadable_media", f"{paths[0]}: {type(e).__name__}: {e}") from None
+
+    # media of one item -> (raw list, resolved list, native, fps, duration, video_key, probe info)
+    def _item_media(self, it) -> tuple[list[str], list[str], Any, Any, Any, str | None, Any]:
         r = self.r
         if it.kind == "frames":
             if isinstance(it.value, list):
@@ -190,7 +219,7 @@ class _Builder:
                     if r.media_root is not None and (not _clean(j) or not all(raw)):
                         for p in raw:
                             resolve_media(p, r.base_dir, r.media_root, check_links=False)
-                    return None, None, len(raw), None, None, "frames:" + stable_hash(r.prefix, j)
+                    return None, None, len(raw), None, None, "frames:" + stable_hash(r.prefix, j), None
                 res = r.many(raw)
                 if self.probe:
                     if r.media_root is not None:
@@ -200,40 +229,22 @@ class _Builder:
                         if not os.path.isfile(res[i]):
                             raise MediaError("missing_media", f"frame {res[i]} does not exist")
                 key = "frames:" + stable_hash(r.prefix, j)
-                return raw, res, len(res), None, None, key
+                return raw, res, len(res), None, None, key, self._frames_info(res) if self.probe else None
             raw = [it.value]
             folder = r.one(it.value)
             if self.probe:
                 res = list_frame_folder(folder)
-                return raw, res, len(res), None, None, folder
-            return raw, [folder], None, None, None, folder
+                return raw, res, len(res), None, None, folder, self._frames_info(res)
+            return raw, [folder], None, None, None, folder, None
         raw = [it.value]
         res_p = r.one(it.value)
         if it.kind == "video":
             if self.probe:
-                info = self.probe_cache.get(res_p)
-                if info is None:
-                    try:
-                        info = probe_video(res_p)
-                    except MediaError as e:
-                        info = e
-                    self.probe_cache[res_p] = info
-                if isinstance(info, MediaError):
-                    raise info
-                return raw, [res_p], info.native_frames, info.fps, info.duration_s, res_p
-            return raw, [res_p], None, None, None, res_p
-        if self.probe:
-            ok = self.probe_cache.get(res_p)
-            if ok is None:
-                try:
-                    check_image(res_p)
-                    ok = True
-                except MediaError as e:
-                    ok = e
-                self.probe_cache[res_p] = ok
-            if isinstance(ok, MediaError):
-                raise ok
-        return raw, [res_p], None, None, None, None
+                info = self._probe(res_p, "video")
+                return raw, [res_p], info.native_frames, info.fps, info.duration_s, res_p, info
+            return raw, [res_p], None, None, None, res_p, None
+        info = self._probe(res_p, "image") if self.probe else None
+        return raw, [res_p], None, None, None, None, info
 
     def add_row(self, line: int, row: Row) -> None:
         items = row.items
@@ -256,6 +267,7 @@ class _Builder:
                 sel_items = sel
                 midx = self._register(media, sel_items)
             n_sel = len(sel_items)
+            minfo = None
             if n_sel == 0:
                 kind, vkey, nf, nat, fps, dur = "none", None, 0, None, None, None
             else:
@@ -263,12 +275,17 @@ class _Builder:
                 it = items[first]
                 if it.kind == "image":
                     kind, vkey, nf, nat, fps, dur = "image", None, n_sel, None, None, None
+                    infos = [media[j][6] for j in sel_items if media[j][6] is not None]
+                    if infos:
+                        minfo = (infos[0], sorted({f for inf in infos for f in inf.flags}))
                 else:
-                    _, _, nat, fps, dur, vkey = media[first]
+                    _, _, nat, fps, dur, vkey, info = media[first]
                     kind = it.kind
                     nf = None if nat is None else min(nat, T)
+                    if info is not None:
+                        minfo = (info, list(info.flags))
             self.groups.append((1, row.row_id, line, is_video, kind, vkey, nf, nat, fps, dur, row.data_source, midx,
-                                p.k, p.user_msg, p.asst_msg))
+                                p.k, p.user_msg, p.asst_msg, minfo))
             self.q.append(p.question)
             self.a.append(p.answer)
         self.n_cands += len(row.pairs)
@@ -389,9 +406,41 @@ class _Builder:
             "data_source": col("ds", pa.string()),
             "pool_pos": pa.nulls(n, pa.int64()),
         }
+        cols.update(self._media_fact_columns(g["minfo"], take))
         self.batches.append(pa.RecordBatch.from_arrays([cols[f.name] for f in CANDIDATE_SCHEMA],
                                                        schema=CANDIDATE_SCHEMA))
         self._reset()
+
+    def _media_fact_columns(self, minfos: tuple, take: np.ndarray | None) -> dict[str, pa.Array]:
+        """header_frames, width, height, rotation, sample_times, media_flags of each group's probe
+        info (gdo.media.probe; null without probing), repeated per candidate of the group."""
+        names = ("header_frames", "width", "height", "rotation", "sample_times", "media_flags")
+        n_g = len(minfos)
+        if all(m is None for m in minfos):
+            out = {c: pa.nulls(n_g, CANDIDATE_SCHEMA.field(c).type) for c in names}
+        else:
+            vals: dict[str, list] = {c: [None] * n_g for c in names}
+            times_of: dict[int, list[float] | None] = {}
+            for i, m in enumerate(minfos):
+                if m is None:
+                    continue
+                info, flags = m
+                vals["width"][i] = info.width
+                vals["height"][i] = info.height
+                vals["media_flags"][i] = flags
+                if hasattr(info, "native_frames"):  # a video
+                    vals["header_frames"][i] = info.header_frames
+                    vals["rotation"][i] = info.rotation
+                    if info.times is not None:
+                        k = id(info)
+                        if k not in times_of:
+                            times_of[k] = [info.times[j] for j in sample_by_time(info.times, self.T)]
+                        vals["sample_times"][i] = times_of[k]
+            out = {c: pa.array(vals[c], CANDIDATE_SCHEMA.field(c).type) for c in names}
+        if take is not None:
+            ta = pa.array(take)
+            out = {c: a.take(ta) for c, a in out.items()}
+        return out
 
     # ------------------------------------------------------------------ fast path
     def _fast(self, line: int, rec: dict) -> bool:
@@ -464,8 +513,8 @@ class _Builder:
                 if len(videos) != 1:
                     return False
                 videos = videos[0]
-            if type(videos) is not str or not videos or not _clean(videos):
-                return False
+            if type(videos) is not str or not videos or not _clean(videos) or ":" in videos:
+                return False  # (a ':' may be a URI or a drive path: gdo.media.resolve decides)
             d = videos.rfind(".")  # extension test == ext_of(videos) in VIDEO_EXTS when True
             if d <= 0 or videos[d - 1] in "./" or videos[d:].lower() not in VIDEO_EXTS:
                 return False
@@ -489,8 +538,8 @@ class _Builder:
                     j = "\x1f".join(images)
                 except TypeError:  # a non-string path: the general path rejects it precisely
                     return False
-                if "\x1f\x1f" in j or j[:1] == "\x1f" or j[-1:] == "\x1f":
-                    return False  # empty path: the general path rejects it
+                if "\x1f\x1f" in j or j[:1] == "\x1f" or j[-1:] == "\x1f" or ":" in j:
+                    return False  # empty path (or a URI / drive path): the general path decides
                 if self.r.media_root is not None and not _clean(j):
                     return False  # confinement checks need the general path
                 p = images[0]
@@ -509,7 +558,7 @@ class _Builder:
                 nf = ni if ni < self.T else self.T
             else:
                 p = images[0]
-                if type(p) is not str or not p or (self.r.media_root is not None and not _clean(p)):
+                if type(p) is not str or not p or ":" in p or (self.r.media_root is not None and not _clean(p)):
                     return False
                 d = p.rfind(".")
                 if nvid or d <= 0 or p[d - 1] in "./" or p[d:].lower() not in IMAGE_EXTS:
@@ -528,7 +577,7 @@ class _Builder:
             ds = str(ds)
         k = len(qs)
         self.groups.append((k, rid, line, kind == "frames" or kind == "video", kind, vkey, nf, nat, None, None, ds,
-                            midx, 0, 0, 1))
+                            midx, 0, 0, 1, None))
         q = self.q
         q.extend(qs)
         self.a.extend(ans)
@@ -555,7 +604,12 @@ class _Builder:
                 self.reject(line, e.reason, e.detail, row_id=rid if isinstance(rid, str) else None)
                 continue
             try:
-                self.add_row(line, row)
+                try:
+                    self.add_row(line, row)
+                except MediaError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - media handling never ends in a traceback
+                    raise MediaError("unreadable_media", f"{type(e).__name__}: {e}") from None
             except MediaError as e:
                 detail = e.detail
                 if e.reason == "missing_media":

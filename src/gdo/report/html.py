@@ -289,36 +289,41 @@ def field_share_plot(fields: dict[str, dict[str, dict[str, int]]]) -> str | None
 
 # ----------------------------------------------------------------------------- thumbnails
 def _fallback_frames(media_kind: str, media: Sequence[str], n: int) -> np.ndarray:
-    """Decode up to ``n`` frames without gdo.pool.media (PIL for images, PyAV for videos)."""
+    """Decode up to ``n`` frames without gdo.media's decoder (PIL for images, PyAV for videos), picked
+    with gdo.media's one index rule."""
     from PIL import Image
+
+    from gdo.media import sample_indices
 
     if media_kind in ("image", "frames"):
         paths = list(media)
         if media_kind == "frames" and len(paths) > n:
-            paths = [paths[round(i * (len(paths) - 1) / (n - 1))] for i in range(n)]
+            paths = [paths[i] for i in sample_indices(len(paths), n)]
         return np.stack([np.asarray(Image.open(p).convert("RGB").resize((224, 224))) for p in paths[:n]])
     import av
 
     with av.open(media[0]) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    idx = [round(i * (len(frames) - 1) / (n - 1)) for i in range(n)] if len(frames) > n else range(len(frames))
+    idx = sample_indices(len(frames), n)
     return np.stack([np.asarray(Image.fromarray(frames[i]).resize((224, 224))) for i in idx])
 
 
 def thumbnail_strip(media_kind: str, media: Sequence[str], n: int = 4, height: int = 96) -> str | None:
     """A JPEG data URI of up to ``n`` frames side by side (images: up to ``n`` images), or None.
 
-    Frames come from :func:`gdo.pool.media.load_frames` when available (uniform sampling, the
+    Frames come from :func:`gdo.media.load_frames` when available (uniform sampling, the
     GDO index rule), else from a small PIL/PyAV fallback. Returns None for text-only candidates;
     raises nothing for unreadable media (returns None).
     """
     from PIL import Image
 
+    from gdo.media import sample_indices
+
     if media_kind not in ("image", "frames", "video") or not media:
         return None
     frames = None
     try:
-        from gdo.pool.media import load_frames  # type: ignore[attr-defined]
+        from gdo.media import load_frames
 
         frames = load_frames(media_kind, list(media), frames=n)
     except Exception:  # noqa: BLE001 - the ingest module may be absent or reject the call
@@ -332,7 +337,7 @@ def thumbnail_strip(media_kind: str, media: Sequence[str], n: int = 4, height: i
     if frames.ndim == 3:
         frames = frames[None]
     if len(frames) > n:
-        frames = frames[[round(i * (len(frames) - 1) / (n - 1)) for i in range(n)]]
+        frames = frames[sample_indices(len(frames), n)]
     tiles = []
     for fr in frames:
         im = Image.fromarray(np.ascontiguousarray(fr[..., :3]).astype(np.uint8))
@@ -343,6 +348,24 @@ def thumbnail_strip(media_kind: str, media: Sequence[str], n: int = 4, height: i
 
 
 # ----------------------------------------------------------------------------- assembly
+_MEDIA_FLAG_TEXT = {
+    "partial": "fewer frames decode than the file promises; sampled over the frames that exist",
+    "vfr": "variable frame rate; frames sampled uniformly in time from timestamps",
+    "rotated": "display rotation applied; frames are upright",
+    "upscaled": "a side under 28 px; the model's processor upscales it",
+    "animated": "animated image used as an image; its first frame is used",
+    "no_timestamps": "no frame timestamps; sampled by index",
+}
+
+
+def _media_flag_rows(rep: dict[str, Any]) -> list[tuple[str, int, str]] | None:
+    """(flag, candidates, meaning) rows from report.json ``media_flags`` (None when absent)."""
+    flags = rep.get("media_flags") if isinstance(rep, dict) else None
+    if not isinstance(flags, dict):
+        return None
+    return [(str(k), int(v), _MEDIA_FLAG_TEXT.get(str(k), "")) for k, v in sorted(flags.items())]
+
+
 _CONSTRAINT_ORDER = ("constraint", "name", "group", "kind", "required", "available", "achieved", "met", "feasible",
                      "shortfall")
 
@@ -669,6 +692,7 @@ def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
         "title": f"preset {preset} · mode {mode}" + (f" · model {model_id}" if isinstance(model_id, str) else ""),
         "cards": cards, "notes": notes, "warnings": warnings,
         "budget_rows": budget_rows, "constraint_headers": constraint_headers, "constraints": constraints,
+        "media_flags": _media_flag_rows(rj),  # issue 13 item 8 (lane media)
         "scores_plot": scores_plot, "descriptor_plot": descriptor_plot, "missing_descriptors": missing, "descriptor_note": descriptor_note,
         "field_plot": field_plot, "field_tables": field_tables, "jsd_rows": jsd_rows,
         "example_groups": groups, "examples_note": examples_note, "files": files, "version": __version__,

@@ -203,3 +203,25 @@ def build_report(*, mode, seed, goal, goal_source, ablations, pool_files, D, has
                          "random_fill": int(gst.get("random_fill", 0)), "budget": n,
                          "short_of_budget": int(max(0, n - len(picks)))}
     return rep
+
+
+def media_flag_counts(candidates: Any, descriptors: Any = None) -> dict[str, int]:
+    """report.json ``media_flags``: flag -> number of candidates carrying it (issue 13 item 8).
+
+    A candidate's flags are the union of ``media_flags`` in the candidates table (found when
+    ingest probed the media: ``partial``, ``vfr``, ``rotated``, ``upscaled``, ``animated``, ...)
+    and ``media_flags`` in the descriptor table (found when profile decoded it, matched by uid).
+    Either table may lack the column; flags are ``gdo.media.probe.FLAGS``. Keys sorted.
+    """
+    per_uid: dict[str, set[str]] = {}
+    for t in (candidates, descriptors):
+        if t is None or "media_flags" not in t.column_names or "uid" not in t.column_names:
+            continue
+        for u, v in zip(t.column("uid").to_pylist(), t.column("media_flags").to_pylist()):
+            if v:
+                per_uid.setdefault(u, set()).update(v.split(",") if isinstance(v, str) else v)
+    counts: dict[str, int] = {}
+    for s in per_uid.values():
+        for f in s:
+            counts[f] = counts.get(f, 0) + 1
+    return dict(sorted(counts.items()))

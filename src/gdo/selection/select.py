@@ -446,6 +446,9 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
         b_target=b_target, mult=mult, cons=constraints_info, is_video=is_video, temporal=temporal, grp=grp,
         score_parts=sp, desc_cols=desc_cols, D_cols_for_stats=_stat_cols(D, has_desc, take, N),
         ingest_rejects=ingest_rejects, tnc_judge=tnc_judge)
+    from gdo.selection.report import media_flag_counts  # issue 13 item 8 (lane media hook)
+
+    report["media_flags"] = media_flag_counts(candidates, D.table if D is not None else None)
     T["report"] = time.perf_counter() - t1
     T["select_total"] = time.perf_counter() - t0
     full_score = np.empty(N)

@@ -74,7 +74,8 @@ def make_candidates(n: int, seed: int = 0, video_share: float = 0.4, mcq_share: 
         "n_frames": nfr, "native_frames": nat, "fps": [None] * n, "duration_s": [None] * n,
         "data_source": [_SOURCES[s] for s in src], "pool_pos": list(range(n)),
     }
-    return pa.table({f.name: pa.array(cols[f.name], f.type) for f in CANDIDATE_SCHEMA}, schema=CANDIDATE_SCHEMA)
+    return pa.table({f.name: pa.array(cols[f.name], f.type) if f.name in cols else pa.nulls(n, f.type)
+                     for f in CANDIDATE_SCHEMA}, schema=CANDIDATE_SCHEMA)
 
 
 def make_descriptors(cand: pa.Table, seed: int = 0, missing_share: float = 0.02, release_names: bool = False,
