@@ -46,8 +46,8 @@ from gdo.utils.hashing import stable_hash
 from gdo.utils.io import atomic_open, write_json_atomic, write_parquet_atomic
 
 from . import formats as F
-from .candidates import Row, RowReject, parse_row
-from .media import (IMAGE_EXTS, VIDEO_EXTS, MediaError, check_image, list_frame_folder, probe_video, resolve_media,
+from .formats.common import Row, RowReject
+from .media import (MediaError, check_image, list_frame_folder, probe_video, resolve_media,
                     sample_indices)
 
 _BATCH = 65536
@@ -394,127 +394,44 @@ class _Builder:
         self._reset()
 
     # ------------------------------------------------------------------ fast path
-    def _fast(self, line: int, rec: dict) -> bool:
-        """Common shapes without probing (plain alternating user/assistant strings, string id,
-        tokens only in the first question, no media / one image / one frame list / one video file).
-        Returns False (nothing recorded) for anything else, which then takes the general path;
-        both paths give identical candidates (tests/test_ingest.py, tests/test_ingest_lean.py).
-        Records one group (see ``_GROUP_COLS``) per row."""
-        msgs = rec.get("messages")
-        if msgs is None:
-            msgs = rec.get("conversations")
-        if type(msgs) is not list:
+    def _fast(self, line: int, rec: dict, fast) -> bool:
+        """Record one row found by a format's fast path (``RowFormat.fast``: common shapes, no
+        probing) as one group (see ``_GROUP_COLS``). Returns False (nothing recorded) when the
+        format declines or a path needs the general resolver (confinement, unclean paths); the
+        row then takes the general path. Both paths give identical candidates
+        (tests/pool/test_ingest.py, tests/pool/test_format_paths.py)."""
+        fr = fast(rec)
+        if fr is None:
             return False
-        n = len(msgs)
-        if n < 2 or n & 1:
-            return False
-        rid = rec.get("id")
-        if type(rid) is not str or not rid:
-            return False
-        qs = []
-        ans = []
-        ntok = 0
-        nvid = 0
-        first = True
-        it = iter(msgs)
-        for u, a in zip(it, it):
-            if type(u) is not dict or type(a) is not dict:
-                return False
-            ur = u.get("role")
-            if ur is None:
-                ur = u.get("from")
-            ar = a.get("role")
-            if ar is None:
-                ar = a.get("from")
-            if (ur != "user" and ur != "human") or (ar != "assistant" and ar != "gpt"):
-                return False  # (any other role, also a non-string one, takes the general path)
-            uc = u.get("content")
-            if uc is None:
-                uc = u.get("value")
-            ac = a.get("content")
-            if ac is None:
-                ac = a.get("value")
-            if type(uc) is not str or type(ac) is not str or not ac or ac.isspace():
-                return False
-            if "<" in uc:
-                nv = uc.count("<video>")
-                c = uc.count("<image>") + nv
-                if c:
-                    if not first:
-                        return False
-                    ntok = c
-                    nvid = nv
-                    uc = uc.replace("<image>", "").replace("<video>", "")
-            first = False
-            qs.append(uc.strip())
-            ans.append(ac)
-        if ntok > 1:
-            return False
-        images = rec.get("images")
-        if images is None:
-            images = rec.get("image")
-        videos = rec.get("videos")
-        if videos is None:
-            videos = rec.get("video") if images is None else None
+        rid, qs, ans, kind, raw = fr
         pre = self.r.prefix
-        if videos is not None:
-            if images is not None:
+        res = None
+        if kind == "video":
+            v = raw[0]
+            if not _clean(v):
                 return False
-            if type(videos) is list:
-                if len(videos) != 1:
-                    return False
-                videos = videos[0]
-            if type(videos) is not str or not videos or not _clean(videos):
+            nf = nat = None
+            vkey = pre + v
+        elif kind == "none":
+            res, vkey, nf, nat = [], None, 0, None
+        elif kind == "frames":
+            try:
+                j = "\x1f".join(raw)
+            except TypeError:  # a non-string path: the general path rejects it precisely
                 return False
-            d = videos.rfind(".")  # extension test == ext_of(videos) in VIDEO_EXTS when True
-            if d <= 0 or videos[d - 1] in "./" or videos[d:].lower() not in VIDEO_EXTS:
+            if "\x1f\x1f" in j or j[:1] == "\x1f" or j[-1:] == "\x1f":
+                return False  # empty path: the general path rejects it
+            if self.r.media_root is not None and not _clean(j):
+                return False  # confinement checks need the general path
+            h = self._vk_hash.copy()  # == stable_hash(pre, j)
+            h.update(j.encode("utf-8"))
+            vkey = "frames:" + h.hexdigest()
+            nat = len(raw)
+            nf = nat if nat < self.T else self.T
+        else:  # image
+            if self.r.media_root is not None and not _clean(raw[0]):
                 return False
-            kind, raw, res, nf, nat = "video", [videos], None, None, None
-            vkey = pre + videos
-        elif images is None or images == []:
-            if ntok:
-                return False
-            kind, raw, res, vkey, nf, nat = "none", [], [], None, 0, None
-        else:
-            if type(images) is str:
-                images = [images]
-            elif type(images) is not list:
-                return False
-            ni = len(images)
-            lv = self.fmt == "llava_video" or "video_id" in rec
-            if ni > 1 or lv:
-                if ni < 2 or not lv:
-                    return False
-                try:
-                    j = "\x1f".join(images)
-                except TypeError:  # a non-string path: the general path rejects it precisely
-                    return False
-                if "\x1f\x1f" in j or j[:1] == "\x1f" or j[-1:] == "\x1f":
-                    return False  # empty path: the general path rejects it
-                if self.r.media_root is not None and not _clean(j):
-                    return False  # confinement checks need the general path
-                p = images[0]
-                d = p.rfind(".")
-                if d <= 0 or p[d - 1] in "./" or p[d:].lower() not in IMAGE_EXTS:
-                    return False
-                p = images[-1]
-                d = p.rfind(".")
-                if d <= 0 or p[d - 1] in "./" or p[d:].lower() not in IMAGE_EXTS:
-                    return False
-                kind, raw, res = "frames", images, None
-                h = self._vk_hash.copy()  # == stable_hash(pre, j)
-                h.update(j.encode("utf-8"))
-                vkey = "frames:" + h.hexdigest()
-                nat = ni
-                nf = ni if ni < self.T else self.T
-            else:
-                p = images[0]
-                if type(p) is not str or not p or (self.r.media_root is not None and not _clean(p)):
-                    return False
-                d = p.rfind(".")
-                if nvid or d <= 0 or p[d - 1] in "./" or p[d:].lower() not in IMAGE_EXTS:
-                    return False  # <video> for an image is a mismatch: the general path rejects it
-                kind, raw, res, vkey, nf, nat = "image", images, None, None, 1, None
+            vkey, nf, nat = None, 1, None
         if self.lean:
             midx = -1
         else:
@@ -539,17 +456,19 @@ class _Builder:
         return True
 
     def consume(self, records: Iterable[F.Record]) -> None:
-        fmt = self.fmt
-        fast = self._fast if (not self.probe and _FAST_PATH) else None
+        fmt = F.get_format(self.fmt)
+        for_row = F.for_row
+        use_fast = not self.probe and _FAST_PATH
         for line, rec, err in records:
             self.rows_read += 1
             if err is not None:
                 self.reject(line, err[0], err[1])
                 continue
-            if fast is not None and type(rec) is dict and fast(line, rec):
+            rf = for_row(rec, fmt)
+            if use_fast and type(rec) is dict and self._fast(line, rec, rf.fast):
                 continue
             try:
-                row = parse_row(rec, fmt)
+                row = rf.parse(rec)
             except RowReject as e:
                 rid = rec.get("id") if isinstance(rec, dict) else None
                 self.reject(line, e.reason, e.detail, row_id=rid if isinstance(rid, str) else None)

@@ -1,19 +1,8 @@
-"""Pool file readers and per-file format auto-detection.
+"""Pool containers: JSONL, JSON arrays, Parquet and Hugging Face ``save_to_disk`` folders.
 
-Containers: JSONL (one object per line), JSON (an array of objects), Parquet, and Hugging Face
-``save_to_disk`` folders (Arrow IPC files, read with pyarrow; the ``datasets`` package is not
-needed; a DatasetDict folder reads its splits in ``dataset_dict.json`` order).
-
-Row formats (the ``format`` column; all read by the same tolerant normaliser in
-``gdo.pool.candidates``; ``--format`` forces one):
-
-- ``llava_ov``: ``{"id", "images": [path], "messages": [{"role", "content"}], "data_source"}``
-- ``llava_video``: ``{"id", "video_id" | "video", "images": [frame paths] | video file,
-  "messages" | "conversations", "data_source"}`` (``images`` is one frame list = one video)
-- ``llava``: ``{"conversations": [{"from": "human"|"gpt", "value"}], "image" | "video"}``
-- ``sharegpt``: ShareGPT / ms-swift / LLaMA-Factory ``{"messages", "images", "videos"}`` with
-  ``<image>``/``<video>`` tokens
-- ``openai_content``: LLaMA-Factory / OpenAI content lists ``{"type": "text"|"image_url"|..., ...}``
+Container reading is shared by every row format (``gdo.pool.formats``): a record stream yields
+``(line, record, error)``. A saved HF dataset is read with pyarrow (Arrow IPC files; the ``datasets``
+package is not needed; a DatasetDict folder reads its splits in ``dataset_dict.json`` order).
 
 ``line`` is the 1-based line of a JSONL file, or the 1-based record index elsewhere.
 """
@@ -27,7 +16,6 @@ from typing import Any, Iterator
 
 import orjson
 
-FORMATS = ("llava_ov", "llava_video", "llava", "sharegpt", "openai_content")
 #: Lines longer than this are rejected (``line_too_long``) without being parsed.
 MAX_LINE_BYTES = 8 << 20
 
@@ -81,29 +69,6 @@ def detect_container(path: str | os.PathLike) -> str:
                 raise FormatError("unknown_format", f"{p}: a JSON object, not an array of rows or JSON Lines") from None
         return "jsonl"
     raise FormatError("unknown_format", f"{p}: not JSON, JSON Lines, Parquet or a saved HF dataset")
-
-
-def detect_row_format(records: list[Any]) -> str | None:
-    """Guess the row format from sample records (first decisive record wins); None if no record fits."""
-    for rec in records:
-        if not isinstance(rec, dict):
-            continue
-        msgs = rec.get("messages")
-        conv = rec.get("conversations")
-        conv_list = msgs if isinstance(msgs, list) else conv if isinstance(conv, list) else None
-        if conv_list is None:
-            continue
-        first = next((m for m in conv_list if isinstance(m, dict)), None)
-        if first is not None and isinstance(first.get("content"), list):
-            return "openai_content"
-        if "video_id" in rec or ("video" in rec and "images" in rec):
-            return "llava_video"
-        if isinstance(conv, list) and first is not None and "from" in first:
-            return "llava"
-        if "id" in rec and "data_source" in rec and "images" in rec:
-            return "llava_ov"
-        return "sharegpt"
-    return None
 
 
 def _decode_line(line: bytes, lineno: int, is_last_unterminated: bool, max_line_bytes: int) -> Record:
