@@ -155,6 +155,7 @@ class _Builder:
         self.rows_ok = 0
         self.n_cands = 0
         self.cand_rejects = 0
+        self.blank_lines = 0  # trailing blank lines (not rows)
         self.by_reason: Counter = Counter()
         self._reset()
 
@@ -460,10 +461,14 @@ class _Builder:
         for_row = F.for_row
         use_fast = not self.probe and _FAST_PATH
         for line, rec, err in records:
-            self.rows_read += 1
             if err is not None:
+                if err[0] == F.BLANK_TRAILING:  # blank lines closing the file: not rows
+                    self.blank_lines += 1
+                    continue
+                self.rows_read += 1
                 self.reject(line, err[0], err[1])
                 continue
+            self.rows_read += 1
             rf = for_row(rec, fmt)
             if use_fast and type(rec) is dict and self._fast(line, rec, rf.fast):
                 continue
@@ -488,7 +493,7 @@ class _Builder:
     def result(self) -> dict:
         return {"batches": self.batches, "rejects": self.rejects, "rows_read": self.rows_read,
                 "rows_ok": self.rows_ok, "candidates": self.n_cands, "cand_rejects": self.cand_rejects,
-                "by_reason": dict(self.by_reason)}
+                "by_reason": dict(self.by_reason), "blank_lines": self.blank_lines}
 
 
 def _run_range(args: tuple) -> dict:
@@ -592,13 +597,17 @@ def _ingest(paths, *, media_root, fmt, frames, probe_media, workers, progress, l
     for fi, p in enumerate(paths):
         path = os.path.abspath(os.fspath(p))
         st = {"format": None, "rows_read": 0, "rows_with_candidates": 0, "rows_rejected": 0, "candidates": 0,
-              "candidate_rejects": 0, "rejects_by_reason": {}, "file_index": fi}
+              "candidate_rejects": 0, "rejects_by_reason": {}, "file_index": fi, "blank_lines": 0}
         key = path if path not in files_stats else f"{path}#{fi}"
         files_stats[key] = st
         try:
             container = F.detect_container(path)
-            rfmt = fmt or F.detect_row_format(F.sample_records(path, container))
+            errs: list = []
+            rfmt = fmt or F.detect_row_format(F.sample_records(path, container, errors=errs))
             if rfmt is None:
+                bad = next((e for e in errs if e[1][0] == "not_utf8"), None)
+                if bad is not None:  # say why no record could be read, with where
+                    raise F.FormatError("not_utf8", f"line {bad[0]}: {bad[1][1]}")
                 raise F.FormatError("unknown_format", "no record has 'messages' or 'conversations'")
         except F.FormatError as e:
             rejects.append({"file": path, "line": None, "row_id": None, "uid": None, "level": "file",
@@ -653,6 +662,7 @@ def _ingest(paths, *, media_root, fmt, frames, probe_media, workers, progress, l
             st["rows_with_candidates"] += r["rows_ok"]
             st["candidates"] += r["candidates"]
             st["candidate_rejects"] += r["cand_rejects"]
+            st["blank_lines"] += r["blank_lines"]
             by_reason.update(r["by_reason"])
         st["rows_rejected"] = st["rows_read"] - st["rows_with_candidates"]
         st["rejects_by_reason"] = dict(sorted(by_reason.items()))
@@ -670,15 +680,42 @@ def _ingest(paths, *, media_root, fmt, frames, probe_media, workers, progress, l
                              pa.array(np.arange(n, dtype=np.int64)))
     table, collisions = _unique_uids(table)
     totals = {k: sum(s[k] for s in files_stats.values()) for k in
-              ("rows_read", "rows_with_candidates", "rows_rejected", "candidates", "candidate_rejects")}
+              ("rows_read", "rows_with_candidates", "rows_rejected", "candidates", "candidate_rejects",
+               "blank_lines")}
     tot_reasons: Counter = Counter()
     for s in files_stats.values():
         tot_reasons.update(s["rejects_by_reason"])
     totals["rejects_by_reason"] = dict(sorted(tot_reasons.items()))
     totals["files_rejected"] = sum(1 for s in files_stats.values() if "file_reject" in s)
-    stats = {"files": files_stats, "totals": totals, "uid_collisions": collisions, "frames": frames,
+    stats = {"files": files_stats, "totals": totals, "uid_collisions": collisions,
+             "duplicate_ids": _duplicate_ids(table, [p for p in files_stats]) if collisions else [],
+             "frames": frames,
              "media_root": mroot, "probe_media": probe_media, "media_columns": not lean}
     return IngestResult(table, rejects, stats)
+
+
+#: At most this many duplicated row ids are listed in ingest.json (``duplicate_ids_listed`` says if cut).
+MAX_DUPLICATE_IDS_LISTED = 10_000
+
+
+def _duplicate_ids(table: pa.Table, files: list[str]) -> list[dict]:
+    """Row ids held by more than one row with candidates, with every (file, line) holding them, in
+    pool order: ``[{"row_id", "rows": [{"file", "line"}, ...]}]`` (at most
+    ``MAX_DUPLICATE_IDS_LISTED`` ids; the uids of the later rows get ``#2``, ``#3``...)."""
+    t = table.select(["row_id", "file_index", "line"])
+    first = t.group_by(["row_id", "file_index", "line"], use_threads=False).aggregate([])
+    counts = first.group_by("row_id", use_threads=False).aggregate([("line", "count")])
+    dup = counts.filter(pc.greater(counts.column("line_count"), 1)).column("row_id")
+    if len(dup) == 0:
+        return []
+    rows = first.filter(pc.is_in(first.column("row_id"), value_set=dup))
+    rows = rows.sort_by([("file_index", "ascending"), ("line", "ascending")])
+    out: dict[str, list[dict]] = {}
+    for rid, fi, ln in zip(*(rows.column(c).to_pylist() for c in ("row_id", "file_index", "line"))):
+        if rid not in out and len(out) >= MAX_DUPLICATE_IDS_LISTED:
+            continue
+        out.setdefault(rid, []).append({"file": files[fi] if fi < len(files) else str(fi), "line": ln})
+    return [{"row_id": k, "rows": v} for k, v in out.items()]
 
 
 def _unique_uids(table: pa.Table) -> tuple[pa.Table, int]:

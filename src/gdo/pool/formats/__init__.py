@@ -25,7 +25,7 @@ from typing import Any
 
 from . import llava, llava_ov, llava_video, openai_content, sharegpt
 from .common import RowFormat
-from .containers import (MAX_LINE_BYTES, FormatError, Record, detect_container, iter_json_array,  # noqa: F401
+from .containers import (BLANK_TRAILING, MAX_LINE_BYTES, FormatError, Record, detect_container, iter_json_array,  # noqa: F401
                          iter_jsonl, iter_table_records, jsonl_ranges, sample_records)
 
 #: Format name -> its RowFormat.
@@ -68,7 +68,8 @@ def detect_row_format(records: list[Any]) -> str | None:
 
 def for_row(rec: Any, fmt: RowFormat) -> RowFormat:
     """The format that reads one record of a file of format ``fmt``: ``fmt`` itself, or
-    ``llava_video`` for a LLaVA-Video row (a ``video_id``) in a file of another format."""
-    if not fmt.frame_list and type(rec) is dict and "video_id" in rec:
+    ``llava_video`` for a LLaVA-Video row (``video_id``, or ``video`` beside ``images``: its
+    ``images`` is one frame list) in a file of another format, e.g. a LLaVA file (issue 13)."""
+    if not fmt.frame_list and type(rec) is dict and ("video_id" in rec or ("video" in rec and "images" in rec)):
         return _LLAVA_VIDEO
     return fmt

@@ -14,8 +14,11 @@ Tokens are *positional* when they occur in more than one user turn: then a candi
 input is the media its own turn's tokens refer to; a turn without a token sees the media of the
 earlier turns (the conversation it is part of). Otherwise every candidate gets all the row's media.
 
-``k`` counts kept pairs (GDO_METHOD.md section 2): a pair with an empty answer is rejected
-(``empty_answer``) and does not advance ``k``.
+``k`` counts kept pairs (GDO_METHOD.md section 2): a pair whose question is empty after removing
+the media tokens (``empty_question``, e.g. ``"<image>" -> "A cat."``) or whose answer is empty
+(``empty_answer``) is a candidate-level reject and does not advance ``k``; this is what the
+authors' release does (its pair parser skips such pairs), so uids join its metric files. It is the
+same in every mode: uids must not depend on the mode, since one ingest serves all modes.
 
 Each format module (``llava_ov``, ``llava_video``, ``llava``, ``sharegpt``, ``openai_content``)
 is a :class:`RowFormat`: ``detect`` (does a record look like this format), ``parse`` (record ->
@@ -183,23 +186,34 @@ def row_items(rec: dict, frame_list: bool) -> list[Item]:
     return items
 
 
+def _role(r: Any, conv_field: str, i: int, key: str) -> str | None:
+    """Normalised role (user | assistant | system) of a ``role``/``from`` value; None when absent.
+    Spellings are case-insensitive: ``USER_ROLES``, ``ASSISTANT_ROLES``, ``SYSTEM_ROLES``."""
+    if r is None:
+        return None
+    if not isinstance(r, str):
+        raise RowReject("wrong_type", f"{conv_field}[{i}]: non-string '{key}' {r!r:.40}")
+    r = r.lower()
+    if r in USER_ROLES:
+        return "user"
+    if r in ASSISTANT_ROLES:
+        return "assistant"
+    if r in SYSTEM_ROLES:
+        return "system"
+    raise RowReject("wrong_type", f"{conv_field}[{i}]: unknown {key} {r!r}")
+
+
 def _message(m: Any, i: int, conv_field: str) -> tuple[str, str, list[Item]]:
     if not isinstance(m, dict):
         raise RowReject("wrong_type", f"{conv_field}[{i}] must be an object, got {type(m).__name__}")
-    role = m.get("role")
+    role = _role(m.get("role"), conv_field, i, "role")
+    frm = m.get("from")
     if role is None:
-        role = m.get("from")
-    if not isinstance(role, str):
-        raise RowReject("wrong_type", f"{conv_field}[{i}]: missing or non-string role")
-    role = role.lower()
-    if role in USER_ROLES:
-        role = "user"
-    elif role in ASSISTANT_ROLES:
-        role = "assistant"
-    elif role in SYSTEM_ROLES:
-        role = "system"
-    else:
-        raise RowReject("wrong_type", f"{conv_field}[{i}]: unknown role {role!r}")
+        role = _role(frm, conv_field, i, "from")
+        if role is None:
+            raise RowReject("wrong_type", f"{conv_field}[{i}]: missing role (no 'role' or 'from')")
+    elif frm is not None and _role(frm, conv_field, i, "from") != role:
+        raise RowReject("role_conflict", f"{conv_field}[{i}]: 'role' is {m.get('role')!r} but 'from' is {frm!r}")
     c = m.get("content")
     if c is None:
         c = m.get("value")
@@ -244,9 +258,10 @@ def parse_conversation(rec: Any, frame_list: bool) -> Row:
         frame_list: read ``images`` as one frame list (LLaVA-Video rows; see ``row_items``).
 
     Raises:
-        RowReject: reasons ``wrong_type``, ``no_messages``, ``assistant_first``, ``no_pairs``,
-        ``media_token_mismatch``, ``empty_answer`` (every pair empty), ``unsupported_media``,
-        ``mixed_media``.
+        RowReject: reasons ``wrong_type``, ``role_conflict`` (``role`` and ``from`` disagree),
+        ``no_messages``, ``assistant_first``, ``no_pairs``, ``media_in_answer`` (a media token or
+        part in an assistant message), ``media_token_mismatch``, ``empty_question`` /
+        ``empty_answer`` (every pair empty), ``unsupported_media``, ``mixed_media``.
     """
     if not isinstance(rec, dict):
         raise RowReject("wrong_type", f"row must be a JSON object, got {type(rec).__name__}")
@@ -263,20 +278,25 @@ def parse_conversation(rec: Any, frame_list: bool) -> Row:
         raise RowReject("no_messages", f"field '{conv_field}' is empty")
 
     rid = rec.get("id")
-    if rid is None:
-        row_id = content_id(rec)
+    if rid is None or rid == "":
+        row_id = content_id(rec)  # an empty-string id is kept under this stable internal id
     elif isinstance(rid, str) and rid:
         row_id = rid
     elif isinstance(rid, (int, float)) and not isinstance(rid, bool):
         row_id = str(rid)
     else:
-        raise RowReject("wrong_type", f"field 'id' must be a non-empty string or a number, got {rid!r:.60}")
+        raise RowReject("wrong_type", f"field 'id' must be a string or a number, got {rid!r:.60}")
     ds = rec.get("data_source")
     if ds is None:
         ds = rec.get("source", "")
     data_source = ds if isinstance(ds, str) else str(ds)
 
     parsed = [_message(m, i, conv_field) for i, m in enumerate(msgs)]
+    for i, (role, text, inl) in enumerate(parsed):
+        if role == "assistant" and (inl or ("<" in text and TOKEN_RE.search(text))):
+            raise RowReject("media_in_answer", f"{conv_field}[{i}]: an assistant message holds "
+                            f"{'a media part' if inl else 'a media token ' + TOKEN_RE.search(text).group()}; "
+                            "media belong to user turns")
     inline_items: list[Item] = []
     inline_owner: list[int] = []
     for i, (_, _, inl) in enumerate(parsed):
@@ -386,6 +406,10 @@ def parse_conversation(rec: Any, frame_list: bool) -> Row:
                 turn_pos += 1
             own = turn_items.get(u)
             sel = tuple(own) if own else tuple(dict.fromkeys(seen_items))
+        if not q:
+            cand_rejects.append(("empty_question",
+                                 f"{conv_field}[{u}]: question empty after removing media tokens", u, a))
+            continue
         if not ans.strip():
             cand_rejects.append(("empty_answer", f"{conv_field}[{a}]: empty answer", u, a))
             continue
@@ -614,9 +638,13 @@ def fast_turns(rec: dict) -> tuple[str, list[str], list[str], int, int] | None:
         ur = u.get("role")
         if ur is None:
             ur = u.get("from")
+        elif "from" in u:
+            return None  # role and from both given: the general path checks they agree
         ar = a.get("role")
         if ar is None:
             ar = a.get("from")
+        elif "from" in a:
+            return None
         if (ur != "user" and ur != "human") or (ar != "assistant" and ar != "gpt"):
             return None  # (any other role, also a non-string one, takes the general path)
         uc = u.get("content")
@@ -627,6 +655,8 @@ def fast_turns(rec: dict) -> tuple[str, list[str], list[str], int, int] | None:
             ac = a.get("value")
         if type(uc) is not str or type(ac) is not str or not ac or ac.isspace():
             return None
+        if "<" in ac and ("<image>" in ac or "<video>" in ac):
+            return None  # media_in_answer: the general path rejects it
         if "<" in uc:
             nv = uc.count("<video>")
             c = uc.count("<image>") + nv
@@ -637,7 +667,10 @@ def fast_turns(rec: dict) -> tuple[str, list[str], list[str], int, int] | None:
                 nvid = nv
                 uc = uc.replace("<image>", "").replace("<video>", "")
         first = False
-        qs.append(uc.strip())
+        uc = uc.strip()
+        if not uc:
+            return None  # empty_question: the general path rejects the pair
+        qs.append(uc)
         ans.append(ac)
     if ntok > 1:
         return None

@@ -33,8 +33,8 @@ class LlavaVideo(RowFormat):
                 return fast_video_file(videos)
         if images is None or images == []:
             return None if ntok else ("none", [])
-        if type(images) is not list or len(images) < 2:
-            return None
+        if type(images) is not list or len(images) < 2 or "" in images:
+            return None  # (an empty path: the general path rejects it)
         if not has_ext(images[0], IMAGE_EXTS) or not has_ext(images[-1], IMAGE_EXTS):
             return None
         return "frames", images
