@@ -10,8 +10,11 @@ For every row holding at least one chosen uid, the original record is re-read fr
   in an earlier, dropped turn (positional tokens), the token (or, in content lists, the media part)
   is put at the start of the kept user message so the sample still shows it.
 
-A row whose messages are exactly the chosen pairs is copied byte for byte (its line, less a
-trailing ``\r``); any other row is rewritten by its format's ``rewrite`` (``gdo.pool.formats``:
+Frame lists longer than T (``frames``, default 32) are written sampled to T frames with the
+method's index rule (GDO_METHOD.md section 2), as the authors' release writes its subsets.
+
+A row whose messages are exactly the chosen pairs, with no frame list to sample, is copied byte
+for byte (its line, less a trailing ``\r``); any other row is rewritten by its format's ``rewrite`` (``gdo.pool.formats``:
 the writer only orchestrates) and serialised with orjson.
 
 Rows come out in pool order (file argument order, then line), one JSON object per line.
@@ -29,6 +32,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gdo.schema import DEFAULT_FRAMES
 from gdo.utils.io import atomic_open
 
 from . import formats as F
@@ -74,7 +78,7 @@ def _iter_needed_jsonl(path: str, needed: np.ndarray, chunk_bytes: int | None = 
 
 
 def write_rows(candidates: pa.Table, uids: Iterable[str], out_path: str | os.PathLike, *,
-               fmt: str | None = None) -> int:
+               fmt: str | None = None, frames: int | None = DEFAULT_FRAMES) -> int:
     """Write the pool rows of the chosen ``uids`` with only the chosen turns, as JSONL, atomically.
 
     Args:
@@ -83,6 +87,9 @@ def write_rows(candidates: pa.Table, uids: Iterable[str], out_path: str | os.Pat
         uids: chosen uids (any order; unknown uids are ignored).
         out_path: output JSONL file (written atomically).
         fmt: force the row format used to re-parse the rows (default: the ``format`` column).
+        frames: T; frame lists longer than T are written sampled to T frames with the method's
+            index rule (GDO_METHOD.md section 2, as the release writes its subsets); None keeps
+            every frame.
 
     Returns:
         Number of rows written.
@@ -93,25 +100,26 @@ def write_rows(candidates: pa.Table, uids: Iterable[str], out_path: str | os.Pat
     """
     uid_arr = pa.array(list(uids) if not isinstance(uids, (pa.Array, pa.ChunkedArray)) else uids, pa.string())
     mask = np.asarray(pc.is_in(candidates.column("uid"), value_set=uid_arr), dtype=bool)
-    return write_row_sets(candidates, [(np.flatnonzero(mask), out_path)], fmt=fmt)[0]
+    return write_row_sets(candidates, [(np.flatnonzero(mask), out_path)], fmt=fmt, frames=frames)[0]
 
 
 def write_row_sets(candidates: pa.Table, sets: Sequence[tuple[Any, str | os.PathLike]], *,
-                   fmt: str | None = None) -> list[int]:
+                   fmt: str | None = None, frames: int | None = DEFAULT_FRAMES) -> list[int]:
     """Write several row subsets (e.g. the GDO subset and its baseline) in ONE pass over the pool files.
 
     Each output is exactly what :func:`write_rows` writes for the same candidates: the pool rows
     holding a chosen candidate, with only the chosen turns, in pool order (file argument order,
     then line), one JSON object per line, written atomically. A row whose every message is a chosen
-    pair (no system message, no rejected turn) is copied verbatim from the pool file; other rows are
-    rewritten (:func:`rewrite_row`) and serialised with orjson. A row needed by several outputs is
-    read and decoded once.
+    pair (no system message, no rejected turn) and no frame list longer than ``frames`` is copied
+    verbatim from the pool file; other rows are rewritten by their format (``RowFormat.rewrite``)
+    and serialised with orjson. A row needed by several outputs is read and decoded once.
 
     Args:
         candidates: the candidates table (needs source_file, file_index, line, format, user_msg, asst_msg).
         sets: ``(rows, out_path)`` per output; ``rows`` are integer row indices into ``candidates``
             (any order; duplicates are ignored).
         fmt: force the row format used to re-parse the rows (default: the ``format`` column).
+        frames: T: frame lists are written sampled to at most T frames (see :func:`write_rows`).
 
     Returns:
         Number of rows written per output, in the order of ``sets``.
@@ -168,7 +176,7 @@ def write_row_sets(candidates: pa.Table, sets: Sequence[tuple[Any, str | os.Path
             for ln, raw, rec in _records(path, uniq):
                 if k < n_g and gl[k] < ln:
                     raise ValueError(f"{path}:{gl[k]}: row not found; the pool changed since ingest")
-                dec = _Decoded(path, ln, raw, rec, rfmt)
+                dec = _Decoded(path, ln, raw, rec, rfmt, frames)
                 while k < n_g and gl[k] == ln:
                     s, a, b = gs[k], gst[k], gen[k]
                     kept = list(zip(um_l[a:b], am_l[a:b]))
@@ -195,11 +203,10 @@ _FLUSH_BYTES = 8 << 20
 class _Decoded:
     """One source row, decoded at most once, rendered for one or more kept-pair lists."""
 
-    __slots__ = ("path", "ln", "raw", "rec", "fmt", "_n_msgs")
+    __slots__ = ("path", "ln", "raw", "rec", "fmt", "frames")
 
-    def __init__(self, path: str, ln: int, raw: bytes | None, rec: Any, fmt: str) -> None:
-        self.path, self.ln, self.raw, self.rec, self.fmt = path, ln, raw, rec, fmt
-        self._n_msgs = -2  # not computed
+    def __init__(self, path: str, ln: int, raw: bytes | None, rec: Any, fmt: str, frames: int | None = None) -> None:
+        self.path, self.ln, self.raw, self.rec, self.fmt, self.frames = path, ln, raw, rec, fmt, frames
 
     def _record(self) -> Any:
         if self.rec is None:
@@ -213,9 +220,11 @@ class _Decoded:
         """The output line for ``kept`` (sorted (user, assistant) message pairs)."""
         rec = self._record()
         if self.raw is not None and _all_messages_kept(rec, kept):
-            # every message is a kept pair, in order: the row is unchanged -> its own bytes
-            return self.raw.rstrip(b"\r") + b"\n"
-        return _rewrite_bytes(self.path, self.ln, rec, self.fmt, kept)
+            # every message is a kept pair, in order: the row is unchanged -> its own bytes, unless a
+            # frame list must be sampled to T frames
+            if self.frames is None or F.for_row(rec, F.get_format(self.fmt)).sample_frames(rec, self.frames) is None:
+                return self.raw.rstrip(b"\r") + b"\n"
+        return _rewrite_bytes(self.path, self.ln, rec, self.fmt, kept, self.frames)
 
 
 def _all_messages_kept(rec: Any, kept: list[tuple[int, int]]) -> bool:
@@ -226,9 +235,10 @@ def _all_messages_kept(rec: Any, kept: list[tuple[int, int]]) -> bool:
             and all(u == 2 * k and a == 2 * k + 1 for k, (u, a) in enumerate(kept)))
 
 
-def _rewrite_bytes(path: str, ln: int, rec: Any, fmt: str, kept: list[tuple[int, int]]) -> bytes:
+def _rewrite_bytes(path: str, ln: int, rec: Any, fmt: str, kept: list[tuple[int, int]],
+                   frames: int | None = None) -> bytes:
     try:
-        new = F.for_row(rec, F.get_format(fmt)).rewrite(rec, kept)
+        new = F.for_row(rec, F.get_format(fmt)).rewrite(rec, kept, frames)
     except RowReject as e:
         raise ValueError(f"{path}:{ln}: row no longer parses ({e.reason}: {e.detail}); the pool changed") from None
     return orjson.dumps(new, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
@@ -247,9 +257,10 @@ def _records(path: str, needed: np.ndarray) -> Iterator[tuple[int, bytes | None,
             yield ln, None, rec
 
 
-def _row_bytes(path: str, ln: int, raw: bytes | None, rec: Any, fmt: str, kept: list[tuple[int, int]]) -> bytes:
+def _row_bytes(path: str, ln: int, raw: bytes | None, rec: Any, fmt: str, kept: list[tuple[int, int]],
+               frames: int | None = DEFAULT_FRAMES) -> bytes:
     """The output line of one source row for the kept (user, assistant) pairs (any order)."""
-    return _Decoded(path, ln, raw, rec, fmt).row_bytes(sorted(kept))
+    return _Decoded(path, ln, raw, rec, fmt, frames).row_bytes(sorted(kept))
 
 
 __all__ = ["write_rows", "write_row_sets", "rewrite_row"]

@@ -36,7 +36,7 @@ import orjson
 
 from gdo.utils.hashing import stable_hash
 
-from ..media import IMAGE_EXTS, VIDEO_EXTS, ext_of
+from ..media import IMAGE_EXTS, VIDEO_EXTS, ext_of, sample_indices
 
 USER_ROLES = frozenset({"user", "human"})
 ASSISTANT_ROLES = frozenset({"assistant", "gpt", "bot", "model", "chatgpt"})
@@ -739,9 +739,10 @@ class RowFormat:
             return None
         return t[0], t[1], t[2], m[0], m[1]
 
-    def rewrite(self, rec: dict, kept: list[tuple[int, int]]) -> dict:
+    def rewrite(self, rec: dict, kept: list[tuple[int, int]], frames: int | None = None) -> dict:
         """Return ``rec`` with only the (user message, assistant message) pairs ``kept``, in this
-        format (see :func:`rewrite_row`).
+        format (see :func:`rewrite_row`); with ``frames`` (T), every frame list longer than T is
+        sampled to T frames (:func:`sample_frame_lists`).
 
         Raises:
             RowReject: the record no longer parses.
@@ -749,7 +750,36 @@ class RowFormat:
         row = rewrite_view(rec, self.frame_list, kept)
         if row is None:
             row = self.parse(rec)
-        return rewrite_row(rec, row, kept)
+        out = rewrite_row(rec, row, kept)
+        if frames is not None:
+            out = sample_frame_lists(out, self.frame_list, frames) or out
+        return out
+
+    def sample_frames(self, rec: dict, frames: int) -> dict | None:
+        """``rec`` with its frame lists sampled to at most ``frames``; None when none is longer."""
+        return sample_frame_lists(rec, self.frame_list, frames)
+
+
+def sample_frame_lists(rec: Any, frame_list: bool, T: int) -> dict | None:
+    """A copy of ``rec`` whose frame lists hold at most ``T`` frames, or None if none is longer.
+
+    Frame lists: ``images``/``image`` of a LLaVA-Video row (``frame_list``), and every list inside
+    ``videos``/``video``. A list of n > T frames keeps frames ``sample_indices(n, T)`` (GDO_METHOD.md
+    section 2: index_i = round(i*(n-1)/(T-1)), the rule the release uses when it writes its
+    subsets), in order; tokens are left as written (one token refers to the whole list).
+    """
+    if not isinstance(rec, dict):
+        return None
+    out = None
+    images, ifld, videos, vfld = media_fields(rec)
+    if frame_list and isinstance(images, list) and len(images) > T:
+        out = dict(rec)
+        out[ifld] = [images[i] for i in sample_indices(len(images), T)]
+    if isinstance(videos, list) and any(isinstance(v, list) and len(v) > T for v in videos):
+        out = dict(rec) if out is None else out
+        out[vfld] = [[v[i] for i in sample_indices(len(v), T)] if isinstance(v, list) and len(v) > T else v
+                     for v in videos]
+    return out
 
 
 def fast_image_or_video(rec: dict, ntok: int, nvid: int) -> tuple[str, list] | None:
