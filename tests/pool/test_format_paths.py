@@ -89,10 +89,11 @@ def _general_view(row) -> tuple:
         assert len(items) == 1 or all(it.kind == "image" for it in items)
         kind = items[0].kind
         raw = items[0].value if kind == "frames" and isinstance(items[0].value, list) else [it.value for it in items]
-    return (row.row_id, [p.question for p in row.pairs], [p.answer for p in row.pairs], kind, list(raw))
+    ntok = sum(len(v) for v in row.turn_items.values())
+    return (row.row_id, [p.question for p in row.pairs], [p.answer for p in row.pairs], kind, list(raw), ntok)
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records())
 def test_fast_path_equals_parse_for_every_format(fr):
     fmt_name, rec = fr
@@ -105,11 +106,11 @@ def test_fast_path_equals_parse_for_every_format(fr):
     except RowReject as e:  # the fast path accepted a row the general path rejects
         pytest.fail(f"fast path accepted a row that parse rejects ({e.reason}: {e.detail}): {rec}")
     assert not row.cand_rejects
-    rid, qs, ans, kind, raw = fast
-    assert _general_view(row) == (rid, qs, ans, kind, list(raw)), rec
+    rid, qs, ans, kind, raw, ntok = fast
+    assert _general_view(row) == (rid, qs, ans, kind, list(raw), ntok), rec
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(st.lists(records(), min_size=1, max_size=25), st.sampled_from(F.FORMATS), st.booleans())
 def test_ingest_fast_and_general_paths_agree(tmp_path, monkeypatch, rows, file_fmt, media_root):
@@ -135,7 +136,27 @@ def test_fast_path_answers_for_the_common_shapes():
     vv = {"id": "v", "video_id": "v", "images": [f"f/{i}.jpg" for i in range(40)],
           "conversations": [{"from": "human", "value": "<image>Q1"}, {"from": "gpt", "value": "A1"},
                             {"from": "human", "value": "Q2"}, {"from": "gpt", "value": "A2"}]}
-    assert F.get_format("llava_ov").fast(ov) == ("o", ["What?"], ["A."], "image", ["a.jpg"])
+    assert F.get_format("llava_ov").fast(ov) == ("o", ["What?"], ["A."], "image", ["a.jpg"], 1)
     got = F.get_format("llava_video").fast(vv)
     assert got[:4] == ("v", ["Q1", "Q2"], ["A1", "A2"], "frames") and len(got[4]) == 40
     assert F.get_format("openai_content").fast(ov) is None
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records(), st.data())
+def test_rewrite_fast_view_equals_parse(fr, data):
+    """The writer's specialisation (``rewrite_view``) rewrites exactly as the general parse does."""
+    from gdo.pool.formats.common import rewrite_row, rewrite_view
+
+    fmt_name, rec = fr
+    rf = F.for_row(rec, F.get_format(fmt_name))
+    try:
+        row = rf.parse(rec)
+    except RowReject:
+        return
+    pairs = [(p.user_msg, p.asst_msg) for p in row.pairs]
+    kept = sorted(data.draw(st.lists(st.sampled_from(pairs), min_size=1, unique=True)))
+    view = rewrite_view(rec, rf.frame_list, kept)
+    if view is None:
+        return
+    assert orjson.dumps(rewrite_row(rec, view, kept)) == orjson.dumps(rewrite_row(rec, row, kept)), (rec, kept)

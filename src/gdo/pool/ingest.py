@@ -156,6 +156,7 @@ class _Builder:
         self.n_cands = 0
         self.cand_rejects = 0
         self.blank_lines = 0  # trailing blank lines (not rows)
+        self.implied = 0  # rows with media and no media token (tokens implied before the first question)
         self.by_reason: Counter = Counter()
         self._reset()
 
@@ -274,6 +275,8 @@ class _Builder:
             self.a.append(p.answer)
         self.n_cands += len(row.pairs)
         self.rows_ok += 1
+        if items and not row.turn_items and not row.inline:
+            self.implied += 1
         for reason, detail, u, a in row.cand_rejects:
             self.reject(line, reason, detail, level="candidate", row_id=row.row_id)
             self.cand_rejects += 1
@@ -404,7 +407,7 @@ class _Builder:
         fr = fast(rec)
         if fr is None:
             return False
-        rid, qs, ans, kind, raw = fr
+        rid, qs, ans, kind, raw, ntok = fr
         pre = self.r.prefix
         res = None
         if kind == "video":
@@ -452,6 +455,8 @@ class _Builder:
         self.a.extend(ans)
         self.n_cands += k
         self.rows_ok += 1
+        if not ntok and kind != "none":
+            self.implied += 1
         if len(q) >= _BATCH:
             self.flush()
         return True
@@ -493,7 +498,8 @@ class _Builder:
     def result(self) -> dict:
         return {"batches": self.batches, "rejects": self.rejects, "rows_read": self.rows_read,
                 "rows_ok": self.rows_ok, "candidates": self.n_cands, "cand_rejects": self.cand_rejects,
-                "by_reason": dict(self.by_reason), "blank_lines": self.blank_lines}
+                "by_reason": dict(self.by_reason), "blank_lines": self.blank_lines,
+                "media_tokens_implied": self.implied}
 
 
 def _run_range(args: tuple) -> dict:
@@ -597,7 +603,8 @@ def _ingest(paths, *, media_root, fmt, frames, probe_media, workers, progress, l
     for fi, p in enumerate(paths):
         path = os.path.abspath(os.fspath(p))
         st = {"format": None, "rows_read": 0, "rows_with_candidates": 0, "rows_rejected": 0, "candidates": 0,
-              "candidate_rejects": 0, "rejects_by_reason": {}, "file_index": fi, "blank_lines": 0}
+              "candidate_rejects": 0, "rejects_by_reason": {}, "file_index": fi, "blank_lines": 0,
+              "media_tokens_implied": 0}
         key = path if path not in files_stats else f"{path}#{fi}"
         files_stats[key] = st
         try:
@@ -663,6 +670,7 @@ def _ingest(paths, *, media_root, fmt, frames, probe_media, workers, progress, l
             st["candidates"] += r["candidates"]
             st["candidate_rejects"] += r["cand_rejects"]
             st["blank_lines"] += r["blank_lines"]
+            st["media_tokens_implied"] += r["media_tokens_implied"]
             by_reason.update(r["by_reason"])
         st["rows_rejected"] = st["rows_read"] - st["rows_with_candidates"]
         st["rejects_by_reason"] = dict(sorted(by_reason.items()))
@@ -681,7 +689,7 @@ def _ingest(paths, *, media_root, fmt, frames, probe_media, workers, progress, l
     table, collisions = _unique_uids(table)
     totals = {k: sum(s[k] for s in files_stats.values()) for k in
               ("rows_read", "rows_with_candidates", "rows_rejected", "candidates", "candidate_rejects",
-               "blank_lines")}
+               "blank_lines", "media_tokens_implied")}
     tot_reasons: Counter = Counter()
     for s in files_stats.values():
         tot_reasons.update(s["rejects_by_reason"])

@@ -244,7 +244,7 @@ def _message(m: Any, i: int, conv_field: str) -> tuple[str, str, list[Item]]:
                 kind = _classify(p, "image" if t in _IMAGE_TYPES else "video")
                 inline.append(Item(kind, p, "image" if t in _IMAGE_TYPES else "video", "inline"))
             else:
-                raise RowReject("wrong_type", f"{conv_field}[{i}].content[{j}]: unknown type {t!r}")
+                raise RowReject("unsupported_part", f"{conv_field}[{i}].content[{j}]: unsupported part type {t!r}")
         return role, "\n".join(texts), inline
     raise RowReject("wrong_type",
                     f"{conv_field}[{i}]: content must be a string or a list, got {type(c).__name__}")
@@ -339,6 +339,15 @@ def parse_conversation(rec: Any, frame_list: bool) -> Row:
     if inline_items:
         items = inline_items
         owners = inline_owner
+        row_level = row_items(rec, frame_list)
+        if row_level:  # media both in content parts and in the row's media fields
+            inl = sorted(str(it.value) for it in items)
+            rl = sorted(str(it.value) for it in row_level)
+            if inl != rl:
+                raise RowReject("media_token_mismatch",
+                                f"{len(inl)} media in content parts and {len(rl)} different ones in "
+                                f"'{row_level[0].src}': ambiguous")
+            # the same media named twice: counted once (the parts, in place)
         positional = len({o for o in owners if parsed[o][0] == "user"}) > 1
         turn_items: dict[int, list[int]] = {}
         for j, o in enumerate(owners):
@@ -473,8 +482,6 @@ def rewrite_view(rec: Any, frame_list: bool, kept: list[tuple[int, int]]) -> Row
         elif role not in ASSISTANT_ROLES:
             return None  # system or unknown role: general path
     pairs = [Pair(k, u, a, "", "", None) for k, (u, a) in enumerate(kept)]
-    if tok_msg < 0:
-        return Row("", "", [], pairs, conv_field=conv_field)
     # row-level media (as row_items, without validating each path)
     images, ifld, videos, vfld = media_fields(rec)
     items: list[Item] = []
@@ -503,7 +510,11 @@ def rewrite_view(rec: Any, frame_list: bool, kept: list[tuple[int, int]]) -> Row
             if type(v) is not str or not v:
                 return None
             items.append(Item(_classify(v, "video"), v, "video", vfld))
-    # token -> item assignment (as parse_row)
+    if tok_msg < 0:  # no token: every pair refers to all the media (tokens implied)
+        if len(items) > 1 and any(it.kind != "image" for it in items):
+            return None  # mixed_media: the general path reports it
+        return Row("", "", items, pairs, conv_field=conv_field)
+    # token -> item assignment (as parse_conversation)
     n_img_tok = sum(1 for t in toks if t == "<image>")
     n_vid_tok = len(toks) - n_img_tok
     img_items = [j for j, it in enumerate(items) if it.slot == "image"]
@@ -536,9 +547,15 @@ def rewrite_row(rec: dict, row: Row, kept: list[tuple[int, int]]) -> dict:
     out = dict(rec)
     new_msgs: list[Any] = []
     if not row.turn_items and not row.inline:
-        # no tokens: every turn sees all the row's media; keep media as they are
+        # no tokens: every turn sees all the row's media (they precede the first question, as in
+        # LLaVA); keep the media and write the implied tokens at the start of the first kept
+        # question, so a trainer that counts tokens (LLaMA-Factory, ms-swift) finds them
+        first = bool(row.items)
         for i, m in enumerate(msgs):
             if i in keep_set or _is_system(m):
+                if first and i in pair_by_user:
+                    m = _prepend_media(m, row, list(range(len(row.items))))
+                    first = False
                 new_msgs.append(m)
         out[row.conv_field] = new_msgs
         return out
@@ -696,9 +713,10 @@ def fast_video_file(videos: Any) -> tuple[str, list[str]] | None:
     return "video", [videos]
 
 
-#: What ``RowFormat.fast`` returns: (row id, questions, answers, media kind, raw media paths).
-#: kind: ``none`` (raw = []), ``image`` (one path), ``video`` (one file), ``frames`` (one frame list).
-FastRow = tuple[str, list[str], list[str], str, list]
+#: What ``RowFormat.fast`` returns: (row id, questions, answers, media kind, raw media paths, number
+#: of media tokens). kind: ``none`` (raw = []), ``image`` (one path), ``video`` (one file),
+#: ``frames`` (one frame list).
+FastRow = tuple[str, list[str], list[str], str, list, int]
 
 
 class RowFormat:
@@ -737,7 +755,7 @@ class RowFormat:
         m = self.fast_media(rec, t[3], t[4])
         if m is None:
             return None
-        return t[0], t[1], t[2], m[0], m[1]
+        return t[0], t[1], t[2], m[0], m[1], t[3]
 
     def rewrite(self, rec: dict, kept: list[tuple[int, int]], frames: int | None = None) -> dict:
         """Return ``rec`` with only the (user message, assistant message) pairs ``kept``, in this
