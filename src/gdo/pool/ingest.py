@@ -12,15 +12,21 @@ so, read from its own folder, its media are ``missing_media``; pass ``media_root
 Without probing, confinement is lexical only (``../`` and absolute paths); symlinks are followed
 (``realpath``) only when media are probed, since ``probe_media=False`` touches no media file.
 
-Reject reasons. Row level: ``malformed_json``, ``blank_line`` (every empty/whitespace line is a
-row), ``not_utf8``, ``line_too_long`` (> 8 MiB), ``wrong_type``, ``no_messages`` (missing, null or
-empty conversation), ``assistant_first``, ``no_pairs``, ``empty_answer`` (every pair empty),
+Reject reasons. Row level: ``malformed_json``, ``blank_line`` (an empty/whitespace line followed by
+more rows; blank lines at the end of a file are not rows: counted in ``blank_lines``), ``not_utf8``
+(with the byte offset), ``line_too_long`` (> 8 MiB), ``wrong_type``, ``role_conflict``,
+``no_messages`` (missing, null or empty conversation), ``assistant_first``, ``no_pairs``,
+``media_in_answer``, ``empty_question`` / ``empty_answer`` (every pair empty),
 ``media_token_mismatch``, ``mixed_media``, ``unsupported_media`` (embedded bytes without a path),
-``missing_media``, ``unreadable_media``, ``corrupt_video``, ``media_outside_root``. Candidate level
-(the row keeps other candidates): ``empty_answer``, ``unpaired_turn``, ``mixed_media``. File level:
-``unknown_format``, ``unreadable_file``, and ``malformed_json``/``not_utf8`` for a JSON array that
-does not parse. Duplicate ids are not rejects: the later uids get ``#2``, ``#3``... in pool order,
-counted in ``ingest.json`` as ``uid_collisions``.
+``unsupported_part``, ``missing_media``, ``unreadable_media``, ``corrupt_video``,
+``media_outside_root``. Candidate level (the row keeps other candidates): ``empty_question``,
+``empty_answer``, ``unpaired_turn``, ``mixed_media``. File level: ``unknown_format``,
+``unreadable_file``, ``not_utf8`` (no sampled line of a JSONL file is UTF-8, or a JSON array),
+``malformed_json`` for a JSON array that does not parse. Duplicate ids are not rejects: the later
+uids get ``#2``, ``#3``... in pool order, counted in ``ingest.json`` as ``uid_collisions`` and listed
+as ``duplicate_ids`` (row id with every file and line holding it). Rows with media and no media
+token are counted as ``media_tokens_implied`` (see ``gdo.pool.formats.common``).
+Row parsing is the formats' (``gdo.pool.formats``); this module orchestrates.
 
 Lean mode (``media_columns=False``, for ``gdo select``, which never opens media): the ``media`` and
 ``media_raw`` columns are null; every other column, every reject and the stats are the same as in
