@@ -203,6 +203,26 @@ def _role(r: Any, conv_field: str, i: int, key: str) -> str | None:
     raise RowReject("wrong_type", f"{conv_field}[{i}]: unknown {key} {r!r}")
 
 
+def assign_tokens(items: list[Item], toks: list[str]) -> list[int] | None:
+    """The media item each token refers to (tokens in order of appearance), or None on a mismatch.
+
+    Per kind when the counts match (``<image>`` -> image-field items, ``<video>`` -> video-field
+    items, in order); else, when all media come from one field, in order of appearance provided
+    ``<video>`` never refers to an image (LLaVA-Video writes ``<image>`` for its video).
+    """
+    n_img_tok = sum(1 for t in toks if t == "<image>")
+    n_vid_tok = len(toks) - n_img_tok
+    img_items = [j for j, it in enumerate(items) if it.slot == "image"]
+    vid_items = [j for j, it in enumerate(items) if it.slot == "video"]
+    if n_img_tok == len(img_items) and n_vid_tok == len(vid_items) and not any(it.slot == "any" for it in items):
+        ii, vi = iter(img_items), iter(vid_items)
+        return [next(ii) if t == "<image>" else next(vi) for t in toks]
+    if (len({it.slot for it in items}) <= 1 and len(toks) == len(items)
+            and (n_vid_tok == 0 or all(it.kind != "image" for it in items))):
+        return list(range(len(toks)))
+    return None
+
+
 def _message(m: Any, i: int, conv_field: str) -> tuple[str, str, list[Item]]:
     if not isinstance(m, dict):
         raise RowReject("wrong_type", f"{conv_field}[{i}] must be an object, got {type(m).__name__}")
@@ -372,25 +392,14 @@ def parse_conversation(rec: Any, frame_list: bool) -> Row:
                     else:
                         n_vid_tok += 1
         if order:
-            n_items = len(items)
-            img_items = [j for j, it in enumerate(items) if it.slot == "image"]
-            vid_items = [j for j, it in enumerate(items) if it.slot == "video"]
-            one_field = len({it.slot for it in items}) <= 1
-            if n_img_tok == len(img_items) and n_vid_tok == len(vid_items) and not any(
-                    it.slot == "any" for it in items):
-                ii = iter(img_items)
-                vi = iter(vid_items)
-                assign = [(m, next(ii) if t == "<image>" else next(vi)) for m, t in order]
-            elif (one_field and n_img_tok + n_vid_tok == n_items
-                  and (n_vid_tok == 0 or all(it.kind != "image" for it in items))):
-                assign = [(m, j) for j, (m, _) in enumerate(order)]
-            else:
+            assign_j = assign_tokens(items, [t for _, t in order])
+            if assign_j is None:
                 raise RowReject(
                     "media_token_mismatch",
                     f"{n_img_tok} <image> and {n_vid_tok} <video> token(s) for "
                     f"{sum(1 for it in items if it.slot != 'video')} image-field and "
                     f"{sum(1 for it in items if it.slot == 'video')} video-field media item(s)")
-            del n_items
+            assign = [(m, j) for (m, _), j in zip(order, assign_j)]
             positional = tok_msgs > 1
             for (m, j), (_, t) in zip(assign, order):
                 turn_items.setdefault(m, []).append(j)
@@ -482,55 +491,17 @@ def rewrite_view(rec: Any, frame_list: bool, kept: list[tuple[int, int]]) -> Row
         elif role not in ASSISTANT_ROLES:
             return None  # system or unknown role: general path
     pairs = [Pair(k, u, a, "", "", None) for k, (u, a) in enumerate(kept)]
-    # row-level media (as row_items, without validating each path)
-    images, ifld, videos, vfld = media_fields(rec)
-    items: list[Item] = []
-    if frame_list:
-        if images is None or (isinstance(images, str) and not images):
-            ilist: list = []
-        elif isinstance(images, list) and len(images) > 1:
-            ilist = images
-        else:
-            return None
-        if ilist:
-            items.append(Item("frames", ilist, "any", ifld))
-    else:
-        ilist = [images] if isinstance(images, str) and images else [] if images is None or images == "" else images
-        if not isinstance(ilist, list):
-            return None
-        for p in ilist:
-            if type(p) is not str or not p:
-                return None
-            items.append(Item(_classify(p, "image"), p, "image", ifld))
-    if not items or items[0].slot != "any":
-        vlist = [videos] if isinstance(videos, str) and videos else [] if videos is None or videos == "" else videos
-        if not isinstance(vlist, list):
-            return None
-        for v in vlist:
-            if type(v) is not str or not v:
-                return None
-            items.append(Item(_classify(v, "video"), v, "video", vfld))
+    try:
+        items = row_items(rec, frame_list)
+    except RowReject:
+        return None  # the general path reports it
+    if len(items) > 1 and any(it.kind != "image" for it in items):
+        return None  # mixed_media (unless positional, which is the general path's)
     if tok_msg < 0:  # no token: every pair refers to all the media (tokens implied)
-        if len(items) > 1 and any(it.kind != "image" for it in items):
-            return None  # mixed_media: the general path reports it
         return Row("", "", items, pairs, conv_field=conv_field)
-    # token -> item assignment (as parse_conversation)
-    n_img_tok = sum(1 for t in toks if t == "<image>")
-    n_vid_tok = len(toks) - n_img_tok
-    img_items = [j for j, it in enumerate(items) if it.slot == "image"]
-    vid_items = [j for j, it in enumerate(items) if it.slot == "video"]
-    one_field = len({it.slot for it in items}) <= 1
-    if n_img_tok == len(img_items) and n_vid_tok == len(vid_items) and not any(it.slot == "any" for it in items):
-        ii, vi = iter(img_items), iter(vid_items)
-        assign = [next(ii) if t == "<image>" else next(vi) for t in toks]
-    elif (one_field and len(toks) == len(items)
-          and (n_vid_tok == 0 or all(it.kind != "image" for it in items))):
-        assign = list(range(len(toks)))
-    else:
+    assign = assign_tokens(items, toks)
+    if assign is None:
         return None  # media_token_mismatch: the general path reports it
-    is_video = any(it.kind != "image" for it in items)
-    if len(items) > 1 and is_video:
-        return None  # mixed_media: the general path reports it
     return Row("", "", items, pairs, conv_field=conv_field, turn_items={tok_msg: assign},
                item_token={j: t for j, t in zip(assign, toks)})
 

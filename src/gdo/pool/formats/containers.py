@@ -231,7 +231,8 @@ def iter_json_array(path: str | os.PathLike) -> Iterator[Record]:
         located in a broken JSON array), ``unknown_format`` when it is not an array.
     """
     raw = Path(path).read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
+    bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
+    if bom:
         raw = raw[3:]
     try:
         data = orjson.loads(raw)
@@ -239,7 +240,7 @@ def iter_json_array(path: str | os.PathLike) -> Iterator[Record]:
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as u:
-            raise FormatError("not_utf8", f"invalid UTF-8 at byte {u.start}") from None
+            raise FormatError("not_utf8", f"invalid UTF-8 byte 0x{raw[u.start]:02x} at byte offset {u.start + bom}") from None
         raise FormatError("malformed_json", str(e)) from None
     if not isinstance(data, list):
         raise FormatError("unknown_format", f"top-level JSON is a {type(data).__name__}, not an array of rows")
