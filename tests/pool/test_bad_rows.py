@@ -122,3 +122,29 @@ def test_no_written_answer_holds_a_media_token(result, tmp_path):
             text = json.dumps(m.get("content", m.get("value")))
             if role in ("assistant", "gpt", "bot", "model", "chatgpt"):
                 assert "<image>" not in text and "<video>" not in text and "image_url" not in text
+
+
+def test_json_array_not_utf8_names_the_byte(tmp_path):
+    p = tmp_path / "pool.json"
+    p.write_bytes(b'[{"id": "a", "messages": [{"role": "user", "content": "caf\xe9"}]}]')
+    res = ingest([p], probe_media=False)
+    (r,) = res.rejects
+    assert r["level"] == "file" and r["reason"] == "not_utf8"
+    off = p.read_bytes().index(b"\xe9")
+    assert f"byte offset {off}" in r["detail"]
+
+
+def test_byte_ranges_agree_on_offsets_and_trailing_blanks(tmp_path):
+    """Byte offsets and trailing blank lines do not depend on the number of workers."""
+    body = (D / "pool.jsonl").read_bytes().rstrip(b" \n") + b"\n"
+    p = tmp_path / "big.jsonl"
+    p.write_bytes(body * 1500 + b"\n \n\n")
+    r1 = ingest([p], probe_media=False, workers=1)
+    r2 = ingest([p], probe_media=False, workers=2)
+    assert r1.rejects == r2.rejects and r1.stats == r2.stats and r1.candidates.equals(r2.candidates)
+    st = r1.stats["files"][str(p)]
+    assert st["blank_lines"] == 3 and st["rows_read"] == st["rows_with_candidates"] + st["rows_rejected"]
+    last = [r for r in r1.rejects if r["reason"] == "not_utf8"][-1]
+    line_start = sum(len(x) + 1 for x in p.read_bytes().split(b"\n")[: last["line"] - 1])
+    col = body.split(b"\n")[11].index(b"\xe9")
+    assert f"byte offset {line_start + col} in the file" in last["detail"]
