@@ -418,8 +418,8 @@ class _Builder:
         res = None
         if kind == "video":
             v = raw[0]
-            if not _clean(v):
-                return False
+            if not _clean(v) or ":" in v:
+                return False  # (a ':' may be a URI or a drive path: the general resolver decides)
             nf = nat = None
             vkey = pre + v
         elif kind == "none":
@@ -429,8 +429,8 @@ class _Builder:
                 j = "\x1f".join(raw)
             except TypeError:  # a non-string path: the general path rejects it precisely
                 return False
-            if "\x1f\x1f" in j or j[:1] == "\x1f" or j[-1:] == "\x1f":
-                return False  # empty path: the general path rejects it
+            if "\x1f\x1f" in j or j[:1] == "\x1f" or j[-1:] == "\x1f" or ":" in j:
+                return False  # empty path (or a URI / drive path): the general path decides
             if self.r.media_root is not None and not _clean(j):
                 return False  # confinement checks need the general path
             h = self._vk_hash.copy()  # == stable_hash(pre, j)
@@ -439,7 +439,7 @@ class _Builder:
             nat = len(raw)
             nf = nat if nat < self.T else self.T
         else:  # image
-            if self.r.media_root is not None and not _clean(raw[0]):
+            if ":" in raw[0] or (self.r.media_root is not None and not _clean(raw[0])):
                 return False
             vkey, nf, nat = None, 1, None
         if self.lean:
