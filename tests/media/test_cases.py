@@ -50,7 +50,6 @@ def test_case01_placeholders_vs_images():
         assert all(s in rej[rid]["detail"] for s in counts), rej[rid]["detail"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 7 (rows: a media token in an assistant turn) is lane B's")
 def test_case01_token_in_assistant_turn_is_not_silently_accepted():
     d = _case("case01")
     res = ingest([d / "pool_sharegpt.json"])

@@ -11,7 +11,9 @@ import pyarrow.compute as pc
 
 from gdo.pool.candidates import parse_row
 from gdo.pool.ingest import ingest
-from gdo.pool.writer import _simple_row, rewrite_row, write_row_sets, write_rows
+from gdo.pool.formats import for_row, get_format
+from gdo.pool.formats.common import rewrite_view
+from gdo.pool.writer import rewrite_row, write_row_sets, write_rows
 
 
 def _u(role_key, content_key, role, text):
@@ -64,7 +66,7 @@ def test_simple_row_matches_parse_row_for_every_kept_subset():
         for r in range(1, len(pairs) + 1):
             for kept in itertools.combinations(pairs, r):
                 kept = list(kept)
-                lite = _simple_row(rec, fmt, kept)
+                lite = rewrite_view(rec, for_row(rec, get_format(fmt)).frame_list, kept)
                 if lite is None:
                     assert rec["id"] in ("sys", "pos", "inl")
                     continue
@@ -74,7 +76,8 @@ def test_simple_row_matches_parse_row_for_every_kept_subset():
     assert handled >= 20
     # the shapes above that the fast path must hand over
     for fmt, rec in _rows()[-3:]:
-        assert _simple_row(rec, fmt, [(len(rec["messages"]) - 2, len(rec["messages"]) - 1)]) is None
+        assert rewrite_view(rec, for_row(rec, get_format(fmt)).frame_list,
+                            [(len(rec["messages"]) - 2, len(rec["messages"]) - 1)]) is None
 
 
 def test_one_pass_equals_separate_writes_and_verbatim_rows(tmp_path):

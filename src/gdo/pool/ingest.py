@@ -12,17 +12,23 @@ so, read from its own folder, its media are ``missing_media``; pass ``media_root
 Without probing, confinement is lexical only (``../`` and absolute paths); symlinks are followed
 (``realpath``) only when media are probed, since ``probe_media=False`` touches no media file.
 
-Reject reasons. Row level: ``malformed_json``, ``blank_line`` (every empty/whitespace line is a
-row), ``not_utf8``, ``line_too_long`` (> 8 MiB), ``wrong_type``, ``no_messages`` (missing, null or
-empty conversation), ``assistant_first``, ``no_pairs``, ``empty_answer`` (every pair empty),
+Reject reasons. Row level: ``malformed_json``, ``blank_line`` (an empty/whitespace line followed by
+more rows; blank lines at the end of a file are not rows: counted in ``blank_lines``), ``not_utf8``
+(with the byte offset), ``line_too_long`` (> 8 MiB), ``wrong_type``, ``role_conflict``,
+``no_messages`` (missing, null or empty conversation), ``assistant_first``, ``no_pairs``,
+``media_in_answer``, ``empty_question`` / ``empty_answer`` (every pair empty),
 ``media_token_mismatch``, ``mixed_media``, ``unsupported_media`` (embedded bytes without a path),
-``missing_media``, ``unreadable_media``, ``corrupt_video``, ``not_a_video``, ``media_outside_root``,
-``remote_media``, ``inline_media``, ``windows_path``, ``aspect_ratio`` (see ``gdo.media``; any other exception while
-probing a file is ``unreadable_media`` naming the exception, never a traceback). Candidate level
-(the row keeps other candidates): ``empty_answer``, ``unpaired_turn``, ``mixed_media``. File level:
-``unknown_format``, ``unreadable_file``, and ``malformed_json``/``not_utf8`` for a JSON array that
-does not parse. Duplicate ids are not rejects: the later uids get ``#2``, ``#3``... in pool order,
-counted in ``ingest.json`` as ``uid_collisions``.
+``unsupported_part``, ``missing_media``, ``unreadable_media``, ``corrupt_video``, ``not_a_video``,
+``media_outside_root``, ``remote_media``, ``inline_media``, ``windows_path``, ``aspect_ratio`` (see
+``gdo.media``; any other exception while probing a file is ``unreadable_media`` naming the exception,
+never a traceback). Candidate level (the row keeps other candidates): ``empty_question``,
+``empty_answer``, ``unpaired_turn``, ``mixed_media``. File level: ``unknown_format``,
+``unreadable_file``, ``not_utf8`` (no sampled line of a JSONL file is UTF-8, or a JSON array),
+``malformed_json`` for a JSON array that does not parse. Duplicate ids are not rejects: the later
+uids get ``#2``, ``#3``... in pool order, counted in ``ingest.json`` as ``uid_collisions`` and listed
+as ``duplicate_ids`` (row id with every file and line holding it). Rows with media and no media
+token are counted as ``media_tokens_implied`` (see ``gdo.pool.formats.common``).
+Row parsing is the formats' (``gdo.pool.formats``); this module orchestrates.
 
 Lean mode (``media_columns=False``, for ``gdo select``, which never opens media): the ``media`` and
 ``media_raw`` columns are null; every other column, every reject and the stats are the same as in
@@ -48,7 +54,7 @@ from gdo.utils.hashing import stable_hash
 from gdo.utils.io import atomic_open, write_json_atomic, write_parquet_atomic
 
 from . import formats as F
-from .candidates import Row, RowReject, parse_row
+from .formats.common import Row, RowReject
 from gdo.media import (IMAGE_EXTS, VIDEO_EXTS, MediaError, image_header, list_frame_folder, probe_image, probe_video,
                        resolve_media, sample_by_time, sample_indices)
 
@@ -157,6 +163,8 @@ class _Builder:
         self.rows_ok = 0
         self.n_cands = 0
         self.cand_rejects = 0
+        self.blank_lines = 0  # trailing blank lines (not rows)
+        self.implied = 0  # rows with media and no media token (tokens implied before the first question)
         self.by_reason: Counter = Counter()
         self._reset()
 
@@ -290,6 +298,8 @@ class _Builder:
             self.a.append(p.answer)
         self.n_cands += len(row.pairs)
         self.rows_ok += 1
+        if items and not row.turn_items and not row.inline:
+            self.implied += 1
         for reason, detail, u, a in row.cand_rejects:
             self.reject(line, reason, detail, level="candidate", row_id=row.row_id)
             self.cand_rejects += 1
@@ -443,127 +453,44 @@ class _Builder:
         return out
 
     # ------------------------------------------------------------------ fast path
-    def _fast(self, line: int, rec: dict) -> bool:
-        """Common shapes without probing (plain alternating user/assistant strings, string id,
-        tokens only in the first question, no media / one image / one frame list / one video file).
-        Returns False (nothing recorded) for anything else, which then takes the general path;
-        both paths give identical candidates (tests/test_ingest.py, tests/test_ingest_lean.py).
-        Records one group (see ``_GROUP_COLS``) per row."""
-        msgs = rec.get("messages")
-        if msgs is None:
-            msgs = rec.get("conversations")
-        if type(msgs) is not list:
+    def _fast(self, line: int, rec: dict, fast) -> bool:
+        """Record one row found by a format's fast path (``RowFormat.fast``: common shapes, no
+        probing) as one group (see ``_GROUP_COLS``). Returns False (nothing recorded) when the
+        format declines or a path needs the general resolver (confinement, unclean paths); the
+        row then takes the general path. Both paths give identical candidates
+        (tests/pool/test_ingest.py, tests/pool/test_format_paths.py)."""
+        fr = fast(rec)
+        if fr is None:
             return False
-        n = len(msgs)
-        if n < 2 or n & 1:
-            return False
-        rid = rec.get("id")
-        if type(rid) is not str or not rid:
-            return False
-        qs = []
-        ans = []
-        ntok = 0
-        nvid = 0
-        first = True
-        it = iter(msgs)
-        for u, a in zip(it, it):
-            if type(u) is not dict or type(a) is not dict:
-                return False
-            ur = u.get("role")
-            if ur is None:
-                ur = u.get("from")
-            ar = a.get("role")
-            if ar is None:
-                ar = a.get("from")
-            if (ur != "user" and ur != "human") or (ar != "assistant" and ar != "gpt"):
-                return False  # (any other role, also a non-string one, takes the general path)
-            uc = u.get("content")
-            if uc is None:
-                uc = u.get("value")
-            ac = a.get("content")
-            if ac is None:
-                ac = a.get("value")
-            if type(uc) is not str or type(ac) is not str or not ac or ac.isspace():
-                return False
-            if "<" in uc:
-                nv = uc.count("<video>")
-                c = uc.count("<image>") + nv
-                if c:
-                    if not first:
-                        return False
-                    ntok = c
-                    nvid = nv
-                    uc = uc.replace("<image>", "").replace("<video>", "")
-            first = False
-            qs.append(uc.strip())
-            ans.append(ac)
-        if ntok > 1:
-            return False
-        images = rec.get("images")
-        if images is None:
-            images = rec.get("image")
-        videos = rec.get("videos")
-        if videos is None:
-            videos = rec.get("video") if images is None else None
+        rid, qs, ans, kind, raw, ntok = fr
         pre = self.r.prefix
-        if videos is not None:
-            if images is not None:
+        res = None
+        if kind == "video":
+            v = raw[0]
+            if not _clean(v) or ":" in v:
+                return False  # (a ':' may be a URI or a drive path: the general resolver decides)
+            nf = nat = None
+            vkey = pre + v
+        elif kind == "none":
+            res, vkey, nf, nat = [], None, 0, None
+        elif kind == "frames":
+            try:
+                j = "\x1f".join(raw)
+            except TypeError:  # a non-string path: the general path rejects it precisely
                 return False
-            if type(videos) is list:
-                if len(videos) != 1:
-                    return False
-                videos = videos[0]
-            if type(videos) is not str or not videos or not _clean(videos) or ":" in videos:
-                return False  # (a ':' may be a URI or a drive path: gdo.media.resolve decides)
-            d = videos.rfind(".")  # extension test == ext_of(videos) in VIDEO_EXTS when True
-            if d <= 0 or videos[d - 1] in "./" or videos[d:].lower() not in VIDEO_EXTS:
+            if "\x1f\x1f" in j or j[:1] == "\x1f" or j[-1:] == "\x1f" or ":" in j:
+                return False  # empty path (or a URI / drive path): the general path decides
+            if self.r.media_root is not None and not _clean(j):
+                return False  # confinement checks need the general path
+            h = self._vk_hash.copy()  # == stable_hash(pre, j)
+            h.update(j.encode("utf-8"))
+            vkey = "frames:" + h.hexdigest()
+            nat = len(raw)
+            nf = nat if nat < self.T else self.T
+        else:  # image
+            if ":" in raw[0] or (self.r.media_root is not None and not _clean(raw[0])):
                 return False
-            kind, raw, res, nf, nat = "video", [videos], None, None, None
-            vkey = pre + videos
-        elif images is None or images == []:
-            if ntok:
-                return False
-            kind, raw, res, vkey, nf, nat = "none", [], [], None, 0, None
-        else:
-            if type(images) is str:
-                images = [images]
-            elif type(images) is not list:
-                return False
-            ni = len(images)
-            lv = self.fmt == "llava_video" or "video_id" in rec
-            if ni > 1 or lv:
-                if ni < 2 or not lv:
-                    return False
-                try:
-                    j = "\x1f".join(images)
-                except TypeError:  # a non-string path: the general path rejects it precisely
-                    return False
-                if "\x1f\x1f" in j or j[:1] == "\x1f" or j[-1:] == "\x1f" or ":" in j:
-                    return False  # empty path (or a URI / drive path): the general path decides
-                if self.r.media_root is not None and not _clean(j):
-                    return False  # confinement checks need the general path
-                p = images[0]
-                d = p.rfind(".")
-                if d <= 0 or p[d - 1] in "./" or p[d:].lower() not in IMAGE_EXTS:
-                    return False
-                p = images[-1]
-                d = p.rfind(".")
-                if d <= 0 or p[d - 1] in "./" or p[d:].lower() not in IMAGE_EXTS:
-                    return False
-                kind, raw, res = "frames", images, None
-                h = self._vk_hash.copy()  # == stable_hash(pre, j)
-                h.update(j.encode("utf-8"))
-                vkey = "frames:" + h.hexdigest()
-                nat = ni
-                nf = ni if ni < self.T else self.T
-            else:
-                p = images[0]
-                if type(p) is not str or not p or ":" in p or (self.r.media_root is not None and not _clean(p)):
-                    return False
-                d = p.rfind(".")
-                if nvid or d <= 0 or p[d - 1] in "./" or p[d:].lower() not in IMAGE_EXTS:
-                    return False  # <video> for an image is a mismatch: the general path rejects it
-                kind, raw, res, vkey, nf, nat = "image", images, None, None, 1, None
+            vkey, nf, nat = None, 1, None
         if self.lean:
             midx = -1
         else:
@@ -583,22 +510,30 @@ class _Builder:
         self.a.extend(ans)
         self.n_cands += k
         self.rows_ok += 1
+        if not ntok and kind != "none":
+            self.implied += 1
         if len(q) >= _BATCH:
             self.flush()
         return True
 
     def consume(self, records: Iterable[F.Record]) -> None:
-        fmt = self.fmt
-        fast = self._fast if (not self.probe and _FAST_PATH) else None
+        fmt = F.get_format(self.fmt)
+        for_row = F.for_row
+        use_fast = not self.probe and _FAST_PATH
         for line, rec, err in records:
-            self.rows_read += 1
             if err is not None:
+                if err[0] == F.BLANK_TRAILING:  # blank lines closing the file: not rows
+                    self.blank_lines += 1
+                    continue
+                self.rows_read += 1
                 self.reject(line, err[0], err[1])
                 continue
-            if fast is not None and type(rec) is dict and fast(line, rec):
+            self.rows_read += 1
+            rf = for_row(rec, fmt)
+            if use_fast and type(rec) is dict and self._fast(line, rec, rf.fast):
                 continue
             try:
-                row = parse_row(rec, fmt)
+                row = rf.parse(rec)
             except RowReject as e:
                 rid = rec.get("id") if isinstance(rec, dict) else None
                 self.reject(line, e.reason, e.detail, row_id=rid if isinstance(rid, str) else None)
@@ -623,7 +558,8 @@ class _Builder:
     def result(self) -> dict:
         return {"batches": self.batches, "rejects": self.rejects, "rows_read": self.rows_read,
                 "rows_ok": self.rows_ok, "candidates": self.n_cands, "cand_rejects": self.cand_rejects,
-                "by_reason": dict(self.by_reason)}
+                "by_reason": dict(self.by_reason), "blank_lines": self.blank_lines,
+                "media_tokens_implied": self.implied}
 
 
 def _run_range(args: tuple) -> dict:
@@ -727,13 +663,18 @@ def _ingest(paths, *, media_root, fmt, frames, probe_media, workers, progress, l
     for fi, p in enumerate(paths):
         path = os.path.abspath(os.fspath(p))
         st = {"format": None, "rows_read": 0, "rows_with_candidates": 0, "rows_rejected": 0, "candidates": 0,
-              "candidate_rejects": 0, "rejects_by_reason": {}, "file_index": fi}
+              "candidate_rejects": 0, "rejects_by_reason": {}, "file_index": fi, "blank_lines": 0,
+              "media_tokens_implied": 0}
         key = path if path not in files_stats else f"{path}#{fi}"
         files_stats[key] = st
         try:
             container = F.detect_container(path)
-            rfmt = fmt or F.detect_row_format(F.sample_records(path, container))
+            errs: list = []
+            rfmt = fmt or F.detect_row_format(F.sample_records(path, container, errors=errs))
             if rfmt is None:
+                bad = next((e for e in errs if e[1][0] == "not_utf8"), None)
+                if bad is not None:  # say why no record could be read, with where
+                    raise F.FormatError("not_utf8", f"line {bad[0]}: {bad[1][1]}")
                 raise F.FormatError("unknown_format", "no record has 'messages' or 'conversations'")
         except F.FormatError as e:
             rejects.append({"file": path, "line": None, "row_id": None, "uid": None, "level": "file",
@@ -788,6 +729,8 @@ def _ingest(paths, *, media_root, fmt, frames, probe_media, workers, progress, l
             st["rows_with_candidates"] += r["rows_ok"]
             st["candidates"] += r["candidates"]
             st["candidate_rejects"] += r["cand_rejects"]
+            st["blank_lines"] += r["blank_lines"]
+            st["media_tokens_implied"] += r["media_tokens_implied"]
             by_reason.update(r["by_reason"])
         st["rows_rejected"] = st["rows_read"] - st["rows_with_candidates"]
         st["rejects_by_reason"] = dict(sorted(by_reason.items()))
@@ -805,15 +748,42 @@ def _ingest(paths, *, media_root, fmt, frames, probe_media, workers, progress, l
                              pa.array(np.arange(n, dtype=np.int64)))
     table, collisions = _unique_uids(table)
     totals = {k: sum(s[k] for s in files_stats.values()) for k in
-              ("rows_read", "rows_with_candidates", "rows_rejected", "candidates", "candidate_rejects")}
+              ("rows_read", "rows_with_candidates", "rows_rejected", "candidates", "candidate_rejects",
+               "blank_lines", "media_tokens_implied")}
     tot_reasons: Counter = Counter()
     for s in files_stats.values():
         tot_reasons.update(s["rejects_by_reason"])
     totals["rejects_by_reason"] = dict(sorted(tot_reasons.items()))
     totals["files_rejected"] = sum(1 for s in files_stats.values() if "file_reject" in s)
-    stats = {"files": files_stats, "totals": totals, "uid_collisions": collisions, "frames": frames,
+    stats = {"files": files_stats, "totals": totals, "uid_collisions": collisions,
+             "duplicate_ids": _duplicate_ids(table, [p for p in files_stats]) if collisions else [],
+             "frames": frames,
              "media_root": mroot, "probe_media": probe_media, "media_columns": not lean}
     return IngestResult(table, rejects, stats)
+
+
+#: At most this many duplicated row ids are listed in ingest.json (``duplicate_ids_listed`` says if cut).
+MAX_DUPLICATE_IDS_LISTED = 10_000
+
+
+def _duplicate_ids(table: pa.Table, files: list[str]) -> list[dict]:
+    """Row ids held by more than one row with candidates, with every (file, line) holding them, in
+    pool order: ``[{"row_id", "rows": [{"file", "line"}, ...]}]`` (at most
+    ``MAX_DUPLICATE_IDS_LISTED`` ids; the uids of the later rows get ``#2``, ``#3``...)."""
+    t = table.select(["row_id", "file_index", "line"])
+    first = t.group_by(["row_id", "file_index", "line"], use_threads=False).aggregate([])
+    counts = first.group_by("row_id", use_threads=False).aggregate([("line", "count")])
+    dup = counts.filter(pc.greater(counts.column("line_count"), 1)).column("row_id")
+    if len(dup) == 0:
+        return []
+    rows = first.filter(pc.is_in(first.column("row_id"), value_set=dup))
+    rows = rows.sort_by([("file_index", "ascending"), ("line", "ascending")])
+    out: dict[str, list[dict]] = {}
+    for rid, fi, ln in zip(*(rows.column(c).to_pylist() for c in ("row_id", "file_index", "line"))):
+        if rid not in out and len(out) >= MAX_DUPLICATE_IDS_LISTED:
+            continue
+        out.setdefault(rid, []).append({"file": files[fi] if fi < len(files) else str(fi), "line": ln})
+    return [{"row_id": k, "rows": v} for k, v in out.items()]
 
 
 def _unique_uids(table: pa.Table) -> tuple[pa.Table, int]:

@@ -10,10 +10,12 @@ For every row holding at least one chosen uid, the original record is re-read fr
   in an earlier, dropped turn (positional tokens), the token (or, in content lists, the media part)
   is put at the start of the kept user message so the sample still shows it.
 
-A row whose messages are exactly the chosen pairs is copied byte for byte (its line, less a
-trailing ``\r``); any other row is rewritten and serialised with orjson. Rows of the common shape
-(user/assistant string messages, tokens in at most one user message) are rewritten without the
-general ``parse_row`` (:func:`_simple_row`, same result, checked in tests/test_writer_sets.py).
+Frame lists longer than T (``frames``, default 32) are written sampled to T frames with the
+method's index rule (GDO_METHOD.md section 2), as the authors' release writes its subsets.
+
+A row whose messages are exactly the chosen pairs, with no frame list to sample, is copied byte
+for byte (its line, less a trailing ``\r``); any other row is rewritten by its format's ``rewrite`` (``gdo.pool.formats``:
+the writer only orchestrates) and serialised with orjson.
 
 Rows come out in pool order (file argument order, then line), one JSON object per line.
 """
@@ -30,11 +32,11 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gdo.schema import DEFAULT_FRAMES
 from gdo.utils.io import atomic_open
 
 from . import formats as F
-from .candidates import (ASSISTANT_ROLES, TOKEN_RE, USER_ROLES, Item, Pair, Row, RowReject, _classify,
-                         media_fields, parse_row)
+from .formats.common import RowReject, rewrite_row  # noqa: F401  (rewrite_row: public here too)
 
 
 def _iter_needed_jsonl(path: str, needed: np.ndarray, chunk_bytes: int | None = None) -> Iterator[tuple[int, bytes]]:
@@ -75,184 +77,8 @@ def _iter_needed_jsonl(path: str, needed: np.ndarray, chunk_bytes: int | None = 
                 ln += 1
 
 
-def _simple_row(rec: Any, fmt: str, kept: list[tuple[int, int]]) -> Row | None:
-    """A :class:`Row` equivalent, for :func:`rewrite_row` and the pairs ``kept``, to ``parse_row(rec, fmt)``,
-    built without validating the media; None when the row is not of the common shape handled here.
-
-    Handled: a dict row whose messages are all objects with a user/assistant role and string text
-    (no system message, no content lists), whose ``<image>``/``<video>`` tokens (if any) are all in
-    one user message (non-positional: every pair refers to all the row's media), with row-level
-    media either a LLaVA-Video frame list (more than one path) or image/video paths given as
-    strings. Only the fields :func:`rewrite_row` reads are filled: ``conv_field``, ``items``,
-    ``turn_items``, ``item_token``, ``inline`` and the kept pairs (``items=None``).
-    """
-    if not isinstance(rec, dict):
-        return None
-    conv_field = "messages"
-    msgs = rec.get("messages")
-    if msgs is None:
-        msgs = rec.get("conversations")
-        conv_field = "conversations" if "conversations" in rec else conv_field
-    if not isinstance(msgs, list) or not msgs:
-        return None
-    tok_msg = -1
-    toks: list[str] = []
-    for i, m in enumerate(msgs):
-        if type(m) is not dict:
-            return None
-        role = m.get("role")
-        if role is None:
-            role = m.get("from")
-        if not isinstance(role, str):
-            return None
-        role = role.lower()
-        c = m.get("content")
-        if c is None:
-            c = m.get("value")
-        if not isinstance(c, str):
-            return None
-        if role in USER_ROLES:
-            if "<" in c:
-                t = TOKEN_RE.findall(c)
-                if t:
-                    if tok_msg >= 0:
-                        return None  # positional tokens: general path
-                    tok_msg, toks = i, t
-        elif role not in ASSISTANT_ROLES:
-            return None  # system or unknown role: general path
-    pairs = [Pair(k, u, a, "", "", None) for k, (u, a) in enumerate(kept)]
-    if tok_msg < 0:
-        return Row("", "", [], pairs, conv_field=conv_field)
-    # row-level media (as gdo.pool.candidates.row_items, without validating each path)
-    images, ifld, videos, vfld = media_fields(rec)
-    items: list[Item] = []
-    if fmt == "llava_video" or "video_id" in rec:
-        if images is None or (isinstance(images, str) and not images):
-            ilist: list = []
-        elif isinstance(images, list) and len(images) > 1:
-            ilist = images
-        else:
-            return None
-        if ilist:
-            items.append(Item("frames", ilist, "any", ifld))
-    else:
-        ilist = [images] if isinstance(images, str) and images else [] if images is None or images == "" else images
-        if not isinstance(ilist, list):
-            return None
-        for p in ilist:
-            if type(p) is not str or not p:
-                return None
-            items.append(Item(_classify(p, "image"), p, "image", ifld))
-    if not items or items[0].slot != "any":
-        vlist = [videos] if isinstance(videos, str) and videos else [] if videos is None or videos == "" else videos
-        if not isinstance(vlist, list):
-            return None
-        for v in vlist:
-            if type(v) is not str or not v:
-                return None
-            items.append(Item(_classify(v, "video"), v, "video", vfld))
-    # token -> item assignment (as parse_row)
-    n_img_tok = sum(1 for t in toks if t == "<image>")
-    n_vid_tok = len(toks) - n_img_tok
-    img_items = [j for j, it in enumerate(items) if it.slot == "image"]
-    vid_items = [j for j, it in enumerate(items) if it.slot == "video"]
-    one_field = len({it.slot for it in items}) <= 1
-    if n_img_tok == len(img_items) and n_vid_tok == len(vid_items) and not any(it.slot == "any" for it in items):
-        ii, vi = iter(img_items), iter(vid_items)
-        assign = [next(ii) if t == "<image>" else next(vi) for t in toks]
-    elif (one_field and len(toks) == len(items)
-          and (n_vid_tok == 0 or all(it.kind != "image" for it in items))):
-        assign = list(range(len(toks)))
-    else:
-        return None  # media_token_mismatch: the general path reports it
-    is_video = any(it.kind != "image" for it in items)
-    if len(items) > 1 and is_video:
-        return None  # mixed_media: the general path reports it
-    return Row("", "", items, pairs, conv_field=conv_field, turn_items={tok_msg: assign},
-               item_token={j: t for j, t in zip(assign, toks)})
-
-
-def rewrite_row(rec: dict, row: Row, kept: list[tuple[int, int]]) -> dict:
-    """Return a copy of ``rec`` holding only the (user, assistant) message pairs ``kept``.
-
-    System messages are kept. Media lists are filtered to the media the kept turns refer to
-    (see the module docstring). ``row`` is ``parse_row(rec, fmt)``.
-    """
-    msgs = rec[row.conv_field]
-    keep_set = {i for pair in kept for i in pair}
-    pair_by_user = {p.user_msg: p for p in row.pairs}
-    out = dict(rec)
-    new_msgs: list[Any] = []
-    if not row.turn_items and not row.inline:
-        # no tokens: every turn sees all the row's media; keep media as they are
-        for i, m in enumerate(msgs):
-            if i in keep_set or _is_system(m):
-                new_msgs.append(m)
-        out[row.conv_field] = new_msgs
-        return out
-    referenced: list[int] = []  # items in order of reference in the kept messages
-    ref_set: set[int] = set()
-    for i, m in enumerate(msgs):
-        if not (i in keep_set or _is_system(m)):
-            continue
-        own = row.turn_items.get(i, []) if i in keep_set else []
-        p = pair_by_user.get(i) if i in keep_set else None
-        need = list(range(len(row.items))) if (p is not None and p.items is None) else list(p.items) if p else []
-        missing = [j for j in need if j not in ref_set and j not in own]
-        if missing:
-            m = _prepend_media(m, row, missing)
-        for j in missing + own:
-            if j not in ref_set:
-                ref_set.add(j)
-                referenced.append(j)
-        new_msgs.append(m)
-    out[row.conv_field] = new_msgs
-    if row.inline:
-        return out
-    # rebuild each media field in reference order (per field, as tokens map per field)
-    by_src: dict[str, list[Any]] = {}
-    for j in referenced:
-        it = row.items[j]
-        by_src.setdefault(it.src, []).append(it.value)
-    for src in {it.src for it in row.items}:
-        vals = by_src.get(src, [])
-        orig = rec.get(src)
-        if isinstance(orig, str):
-            if vals:
-                out[src] = vals[0]
-            else:
-                out.pop(src, None)
-        elif row.items and row.items[0].kind == "frames" and row.items[0].slot == "any":
-            out[src] = orig if vals else []
-        else:
-            out[src] = vals
-    return out
-
-
-def _is_system(m: Any) -> bool:
-    return isinstance(m, dict) and str(m.get("role", m.get("from", ""))).lower() == "system"
-
-
-def _prepend_media(m: dict, row: Row, items: list[int]) -> dict:
-    m = dict(m)
-    key = "content" if "content" in m else "value"
-    c = m.get(key)
-    if row.inline:
-        parts = []
-        for j in items:
-            it = row.items[j]
-            t = "image_url" if it.slot == "image" else "video_url"
-            parts.append({"type": t, "value": it.value} if any(
-                isinstance(x, dict) and "value" in x for x in (c or [])) else {"type": t, t: it.value})
-        m[key] = parts + list(c or [])
-        return m
-    toks = "".join(row.item_token.get(j, "<video>" if row.items[j].slot == "video" else "<image>") for j in items)
-    m[key] = toks + (c or "")
-    return m
-
-
 def write_rows(candidates: pa.Table, uids: Iterable[str], out_path: str | os.PathLike, *,
-               fmt: str | None = None) -> int:
+               fmt: str | None = None, frames: int | None = DEFAULT_FRAMES) -> int:
     """Write the pool rows of the chosen ``uids`` with only the chosen turns, as JSONL, atomically.
 
     Args:
@@ -261,6 +87,9 @@ def write_rows(candidates: pa.Table, uids: Iterable[str], out_path: str | os.Pat
         uids: chosen uids (any order; unknown uids are ignored).
         out_path: output JSONL file (written atomically).
         fmt: force the row format used to re-parse the rows (default: the ``format`` column).
+        frames: T; frame lists longer than T are written sampled to T frames with the method's
+            index rule (GDO_METHOD.md section 2, as the release writes its subsets); None keeps
+            every frame.
 
     Returns:
         Number of rows written.
@@ -271,25 +100,26 @@ def write_rows(candidates: pa.Table, uids: Iterable[str], out_path: str | os.Pat
     """
     uid_arr = pa.array(list(uids) if not isinstance(uids, (pa.Array, pa.ChunkedArray)) else uids, pa.string())
     mask = np.asarray(pc.is_in(candidates.column("uid"), value_set=uid_arr), dtype=bool)
-    return write_row_sets(candidates, [(np.flatnonzero(mask), out_path)], fmt=fmt)[0]
+    return write_row_sets(candidates, [(np.flatnonzero(mask), out_path)], fmt=fmt, frames=frames)[0]
 
 
 def write_row_sets(candidates: pa.Table, sets: Sequence[tuple[Any, str | os.PathLike]], *,
-                   fmt: str | None = None) -> list[int]:
+                   fmt: str | None = None, frames: int | None = DEFAULT_FRAMES) -> list[int]:
     """Write several row subsets (e.g. the GDO subset and its baseline) in ONE pass over the pool files.
 
     Each output is exactly what :func:`write_rows` writes for the same candidates: the pool rows
     holding a chosen candidate, with only the chosen turns, in pool order (file argument order,
     then line), one JSON object per line, written atomically. A row whose every message is a chosen
-    pair (no system message, no rejected turn) is copied verbatim from the pool file; other rows are
-    rewritten (:func:`rewrite_row`) and serialised with orjson. A row needed by several outputs is
-    read and decoded once.
+    pair (no system message, no rejected turn) and no frame list longer than ``frames`` is copied
+    verbatim from the pool file; other rows are rewritten by their format (``RowFormat.rewrite``)
+    and serialised with orjson. A row needed by several outputs is read and decoded once.
 
     Args:
         candidates: the candidates table (needs source_file, file_index, line, format, user_msg, asst_msg).
         sets: ``(rows, out_path)`` per output; ``rows`` are integer row indices into ``candidates``
             (any order; duplicates are ignored).
         fmt: force the row format used to re-parse the rows (default: the ``format`` column).
+        frames: T: frame lists are written sampled to at most T frames (see :func:`write_rows`).
 
     Returns:
         Number of rows written per output, in the order of ``sets``.
@@ -346,7 +176,7 @@ def write_row_sets(candidates: pa.Table, sets: Sequence[tuple[Any, str | os.Path
             for ln, raw, rec in _records(path, uniq):
                 if k < n_g and gl[k] < ln:
                     raise ValueError(f"{path}:{gl[k]}: row not found; the pool changed since ingest")
-                dec = _Decoded(path, ln, raw, rec, rfmt)
+                dec = _Decoded(path, ln, raw, rec, rfmt, frames)
                 while k < n_g and gl[k] == ln:
                     s, a, b = gs[k], gst[k], gen[k]
                     kept = list(zip(um_l[a:b], am_l[a:b]))
@@ -373,11 +203,10 @@ _FLUSH_BYTES = 8 << 20
 class _Decoded:
     """One source row, decoded at most once, rendered for one or more kept-pair lists."""
 
-    __slots__ = ("path", "ln", "raw", "rec", "fmt", "_n_msgs")
+    __slots__ = ("path", "ln", "raw", "rec", "fmt", "frames")
 
-    def __init__(self, path: str, ln: int, raw: bytes | None, rec: Any, fmt: str) -> None:
-        self.path, self.ln, self.raw, self.rec, self.fmt = path, ln, raw, rec, fmt
-        self._n_msgs = -2  # not computed
+    def __init__(self, path: str, ln: int, raw: bytes | None, rec: Any, fmt: str, frames: int | None = None) -> None:
+        self.path, self.ln, self.raw, self.rec, self.fmt, self.frames = path, ln, raw, rec, fmt, frames
 
     def _record(self) -> Any:
         if self.rec is None:
@@ -391,9 +220,11 @@ class _Decoded:
         """The output line for ``kept`` (sorted (user, assistant) message pairs)."""
         rec = self._record()
         if self.raw is not None and _all_messages_kept(rec, kept):
-            # every message is a kept pair, in order: the row is unchanged -> its own bytes
-            return self.raw.rstrip(b"\r") + b"\n"
-        return _rewrite_bytes(self.path, self.ln, rec, self.fmt, kept)
+            # every message is a kept pair, in order: the row is unchanged -> its own bytes, unless a
+            # frame list must be sampled to T frames
+            if self.frames is None or F.for_row(rec, F.get_format(self.fmt)).sample_frames(rec, self.frames) is None:
+                return self.raw.rstrip(b"\r") + b"\n"
+        return _rewrite_bytes(self.path, self.ln, rec, self.fmt, kept, self.frames)
 
 
 def _all_messages_kept(rec: Any, kept: list[tuple[int, int]]) -> bool:
@@ -404,14 +235,12 @@ def _all_messages_kept(rec: Any, kept: list[tuple[int, int]]) -> bool:
             and all(u == 2 * k and a == 2 * k + 1 for k, (u, a) in enumerate(kept)))
 
 
-def _rewrite_bytes(path: str, ln: int, rec: Any, fmt: str, kept: list[tuple[int, int]]) -> bytes:
-    row = _simple_row(rec, fmt, kept)
-    if row is None:
-        try:
-            row = parse_row(rec, fmt)
-        except RowReject as e:
-            raise ValueError(f"{path}:{ln}: row no longer parses ({e.reason}: {e.detail}); the pool changed") from None
-    new = rewrite_row(rec, row, kept)
+def _rewrite_bytes(path: str, ln: int, rec: Any, fmt: str, kept: list[tuple[int, int]],
+                   frames: int | None = None) -> bytes:
+    try:
+        new = F.for_row(rec, F.get_format(fmt)).rewrite(rec, kept, frames)
+    except RowReject as e:
+        raise ValueError(f"{path}:{ln}: row no longer parses ({e.reason}: {e.detail}); the pool changed") from None
     return orjson.dumps(new, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
 
 
@@ -428,9 +257,10 @@ def _records(path: str, needed: np.ndarray) -> Iterator[tuple[int, bytes | None,
             yield ln, None, rec
 
 
-def _row_bytes(path: str, ln: int, raw: bytes | None, rec: Any, fmt: str, kept: list[tuple[int, int]]) -> bytes:
+def _row_bytes(path: str, ln: int, raw: bytes | None, rec: Any, fmt: str, kept: list[tuple[int, int]],
+               frames: int | None = DEFAULT_FRAMES) -> bytes:
     """The output line of one source row for the kept (user, assistant) pairs (any order)."""
-    return _Decoded(path, ln, raw, rec, fmt).row_bytes(sorted(kept))
+    return _Decoded(path, ln, raw, rec, fmt, frames).row_bytes(sorted(kept))
 
 
 __all__ = ["write_rows", "write_row_sets", "rewrite_row"]

@@ -1,19 +1,8 @@
-"""Pool file readers and per-file format auto-detection.
+"""Pool containers: JSONL, JSON arrays, Parquet and Hugging Face ``save_to_disk`` folders.
 
-Containers: JSONL (one object per line), JSON (an array of objects), Parquet, and Hugging Face
-``save_to_disk`` folders (Arrow IPC files, read with pyarrow; the ``datasets`` package is not
-needed; a DatasetDict folder reads its splits in ``dataset_dict.json`` order).
-
-Row formats (the ``format`` column; all read by the same tolerant normaliser in
-``gdo.pool.candidates``; ``--format`` forces one):
-
-- ``llava_ov``: ``{"id", "images": [path], "messages": [{"role", "content"}], "data_source"}``
-- ``llava_video``: ``{"id", "video_id" | "video", "images": [frame paths] | video file,
-  "messages" | "conversations", "data_source"}`` (``images`` is one frame list = one video)
-- ``llava``: ``{"conversations": [{"from": "human"|"gpt", "value"}], "image" | "video"}``
-- ``sharegpt``: ShareGPT / ms-swift / LLaMA-Factory ``{"messages", "images", "videos"}`` with
-  ``<image>``/``<video>`` tokens
-- ``openai_content``: LLaMA-Factory / OpenAI content lists ``{"type": "text"|"image_url"|..., ...}``
+Container reading is shared by every row format (``gdo.pool.formats``): a record stream yields
+``(line, record, error)``. A saved HF dataset is read with pyarrow (Arrow IPC files; the ``datasets``
+package is not needed; a DatasetDict folder reads its splits in ``dataset_dict.json`` order).
 
 ``line`` is the 1-based line of a JSONL file, or the 1-based record index elsewhere.
 """
@@ -27,7 +16,6 @@ from typing import Any, Iterator
 
 import orjson
 
-FORMATS = ("llava_ov", "llava_video", "llava", "sharegpt", "openai_content")
 #: Lines longer than this are rejected (``line_too_long``) without being parsed.
 MAX_LINE_BYTES = 8 << 20
 
@@ -83,30 +71,9 @@ def detect_container(path: str | os.PathLike) -> str:
     raise FormatError("unknown_format", f"{p}: not JSON, JSON Lines, Parquet or a saved HF dataset")
 
 
-def detect_row_format(records: list[Any]) -> str | None:
-    """Guess the row format from sample records (first decisive record wins); None if no record fits."""
-    for rec in records:
-        if not isinstance(rec, dict):
-            continue
-        msgs = rec.get("messages")
-        conv = rec.get("conversations")
-        conv_list = msgs if isinstance(msgs, list) else conv if isinstance(conv, list) else None
-        if conv_list is None:
-            continue
-        first = next((m for m in conv_list if isinstance(m, dict)), None)
-        if first is not None and isinstance(first.get("content"), list):
-            return "openai_content"
-        if "video_id" in rec or ("video" in rec and "images" in rec):
-            return "llava_video"
-        if isinstance(conv, list) and first is not None and "from" in first:
-            return "llava"
-        if "id" in rec and "data_source" in rec and "images" in rec:
-            return "llava_ov"
-        return "sharegpt"
-    return None
-
-
-def _decode_line(line: bytes, lineno: int, is_last_unterminated: bool, max_line_bytes: int) -> Record:
+def _decode_line(line: bytes, lineno: int, is_last_unterminated: bool, max_line_bytes: int,
+                 offset: int = -1) -> Record:
+    """Decode one JSONL line (``offset``: its byte offset in the file) or say why it does not."""
     if len(line) > max_line_bytes:
         return lineno, None, ("line_too_long", f"{len(line)} bytes > limit {max_line_bytes}")
     try:
@@ -117,11 +84,29 @@ def _decode_line(line: bytes, lineno: int, is_last_unterminated: bool, max_line_
         try:
             line.decode("utf-8")
         except UnicodeDecodeError as u:
-            return lineno, None, ("not_utf8", f"invalid UTF-8 byte at column {u.start + 1}")
+            where = f" (byte offset {offset + u.start} in the file)" if offset >= 0 else ""
+            return lineno, None, ("not_utf8", f"invalid UTF-8 byte 0x{line[u.start]:02x} at column {u.start + 1}{where}")
         msg = str(e)
         if is_last_unterminated:
             msg = f"last line has no newline and does not parse (truncated file?): {msg}"
         return lineno, None, ("malformed_json", msg)
+
+
+def _only_blank_after(f, pos: int, size: int) -> bool:
+    """True when bytes [pos, size) of the open file are all whitespace (stops at the first other)."""
+    f.seek(pos)
+    while pos < size:
+        b = f.read(min(1 << 20, size - pos))
+        if not b:
+            break
+        if b.strip():
+            return False
+        pos += len(b)
+    return True
+
+
+#: Error code of a blank line after the last non-blank line of a file: not a row (skipped, counted).
+BLANK_TRAILING = "blank_trailing"
 
 
 def iter_jsonl(path: str | os.PathLike, start: int = 0, end: int | None = None, first_line: int = 1,
@@ -132,12 +117,17 @@ def iter_jsonl(path: str | os.PathLike, start: int = 0, end: int | None = None, 
     at ``start``. Reads ``chunk_bytes`` at a time (memory-bounded, except for one very long line).
     The 1 MiB default keeps each chunk and its lines in CPU cache while they are parsed: measured
     about 1.6x faster than 32 MiB chunks on a 700 MB pool (benchmarks/bench_ingest.py).
+
+    Blank (empty or whitespace-only) lines followed by a non-blank line are ``blank_line`` errors
+    (a row each); blank lines at the end of the file are ``blank_trailing`` (not rows: callers skip
+    and count them). A line that is not UTF-8 is ``not_utf8`` with its byte offset in the file.
     """
     path = os.fspath(path)
     size = os.path.getsize(path)
     end = size if end is None else min(end, size)
     lineno = first_line
     chunk_bytes = max(chunk_bytes, 4)  # the first read must see a whole byte order mark
+    held: list[Record] = []  # blank lines not yet known to be trailing
     with open(path, "rb") as f:
         f.seek(start)
         pos = start
@@ -149,6 +139,7 @@ def iter_jsonl(path: str | os.PathLike, start: int = 0, end: int | None = None, 
             if pos == 0 and buf.startswith(b"\xef\xbb\xbf"):
                 buf = memoryview(buf)[3:].tobytes()  # UTF-8 byte order mark
                 pos += 3
+            data_off = pos - sum(len(x) for x in parts)  # file offset of the unfinished line
             pos += len(buf)
             cut = buf.rfind(b"\n")
             if cut < 0:
@@ -163,19 +154,41 @@ def iter_jsonl(path: str | os.PathLike, start: int = 0, end: int | None = None, 
             lines = data[:cut].split(b"\n")
             parts = [data[cut + 1:]] if cut + 1 < len(data) else []
             loads = orjson.loads
-            for line in lines:
+            for i, line in enumerate(lines):
                 if len(line) <= max_line_bytes:
                     try:
-                        yield lineno, loads(line), None
+                        rec = loads(line)
+                        if held:
+                            yield from held
+                            held.clear()
+                        yield lineno, rec, None
                         lineno += 1
                         continue
                     except orjson.JSONDecodeError:
                         pass
-                yield _decode_line(line, lineno, False, max_line_bytes)
+                r = _decode_line(line, lineno, False, max_line_bytes,
+                                 data_off + sum(len(x) for x in lines[:i]) + i)
                 lineno += 1
+                if r[2][0] == "blank_line":
+                    held.append(r)
+                    continue
+                if held:
+                    yield from held
+                    held.clear()
+                yield r
         rest = b"".join(parts)
         if rest:
-            yield _decode_line(rest, lineno, pos >= size, max_line_bytes)
+            r = _decode_line(rest, lineno, pos >= size, max_line_bytes, pos - len(rest))
+            if r[2] is not None and r[2][0] == "blank_line":
+                held.append(r)
+            else:
+                if held:
+                    yield from held
+                    held.clear()
+                yield r
+        trailing = end >= size or (bool(held) and _only_blank_after(f, end, size))
+    for ln, _, err in held:
+        yield (ln, None, (BLANK_TRAILING, "blank line at the end of the file")) if trailing else (ln, None, err)
 
 
 def jsonl_ranges(path: str | os.PathLike, n: int) -> list[tuple[int, int, int]]:
@@ -218,7 +231,8 @@ def iter_json_array(path: str | os.PathLike) -> Iterator[Record]:
         located in a broken JSON array), ``unknown_format`` when it is not an array.
     """
     raw = Path(path).read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
+    bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
+    if bom:
         raw = raw[3:]
     try:
         data = orjson.loads(raw)
@@ -226,7 +240,7 @@ def iter_json_array(path: str | os.PathLike) -> Iterator[Record]:
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as u:
-            raise FormatError("not_utf8", f"invalid UTF-8 at byte {u.start}") from None
+            raise FormatError("not_utf8", f"invalid UTF-8 byte 0x{raw[u.start]:02x} at byte offset {u.start + bom}") from None
         raise FormatError("malformed_json", str(e)) from None
     if not isinstance(data, list):
         raise FormatError("unknown_format", f"top-level JSON is a {type(data).__name__}, not an array of rows")
@@ -279,8 +293,13 @@ def iter_table_records(path: str | os.PathLike, container: str, batch_rows: int 
             yield i, rec, None
 
 
-def sample_records(path: str | os.PathLike, container: str, n: int = 64) -> list[Any]:
-    """Up to ``n`` parseable records from the start of a file (for format detection)."""
+def sample_records(path: str | os.PathLike, container: str, n: int = 64,
+                   errors: list | None = None) -> list[Any]:
+    """Up to ``n`` parseable records from the start of a file (for format detection).
+
+    ``errors``: when given, the ``(line, (reason, detail))`` of the unreadable lines met on the way
+    are appended (so detection can say ``not_utf8`` with the byte offset rather than "unknown").
+    """
     out: list[Any] = []
     if container == "jsonl":
         it = iter_jsonl(path, chunk_bytes=1 << 20)
@@ -288,9 +307,11 @@ def sample_records(path: str | os.PathLike, container: str, n: int = 64) -> list
         it = iter_json_array(path)
     else:
         it = iter_table_records(path, container, batch_rows=n)
-    for _, rec, err in it:
+    for ln, rec, err in it:
         if err is None:
             out.append(rec)
             if len(out) >= n:
                 break
+        elif errors is not None:
+            errors.append((ln, err))
     return out
