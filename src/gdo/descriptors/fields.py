@@ -23,7 +23,9 @@ WORD_REGEX = r"[\pL\pN_]+"
 TEMPORAL_REGEX = r"(?i)\b(?:" + "|".join(TEMPORAL_WORDS) + r")\b"
 _CHOICE_REGEX = r"(?i)\bchoices?\b"
 _OPTION_LINE_REGEX = r"(?m)^\s*A[.)]"
-_PAPER_MCQ_REGEX = r"(?i:\bchoices?\b)|^\s*A[.)]"
+#: The release tests ``choices?`` | ``\nA.`` | ``\nA)`` on whitespace-collapsed text, where no "\n"
+#: is left: only the word ``choice``/``choices`` marks MCQ there (issue 12 item 2).
+_PAPER_MCQ_REGEX = r"(?i)\bchoices?\b"
 # Default mode also recognises "(A) ..." option lines and inline "A. x B. y" lists.
 _OPTION_DEFAULT_REGEX = r"(?m)^\s*\(?A[.):]\s*\S|(?s)\bA[.)]\s+\S.*\bB[.)]\s+\S"
 
@@ -66,8 +68,9 @@ def lexical_tnc(questions) -> np.ndarray:
 def question_form(questions, mode: str = "default") -> np.ndarray:
     """Question form ``MCQ`` or ``Open`` (GDO_METHOD.md section 5).
 
-    ``paper`` mode reproduces the release: whitespace is collapsed first, so the
-    line-start ``A.`` / ``A)`` pattern only fires at the very start of the question.
+    ``paper`` mode reproduces the release: whitespace is collapsed first, so its
+    ``\nA.`` / ``\nA)`` option-line patterns never fire and only the word ``choice(s)`` marks MCQ
+    (a question starting ``A.`` is Open).
     ``default`` mode tests the text as written and also recognises ``(A)`` option lines.
 
     Returns:
@@ -80,9 +83,8 @@ def mcq_mask(questions, mode: str = "default") -> np.ndarray:
     """Boolean array (N,): True where :func:`question_form` says ``MCQ``."""
     q = _strings(questions)
     if mode == "paper":
-        # Collapsing whitespace changes neither word boundaries nor where a leading "A." sits, so
-        # the release's test equals: "choice(s)" as a word, or "A." / "A)" after leading whitespace
-        # at the very start. Testing that directly avoids rewriting every question.
+        # Collapsing whitespace changes no word boundary, and removes every "\n" the option-line
+        # patterns need: the word test alone is the release's test, without rewriting questions.
         hit = pc.match_substring_regex(q, _PAPER_MCQ_REGEX)
     else:
         hit = pc.or_(pc.match_substring_regex(q, _CHOICE_REGEX),

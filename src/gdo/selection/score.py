@@ -44,9 +44,11 @@ def z_stats(x: np.ndarray, kind: str) -> tuple[float, float, int]:
     if v.size == 0:
         return 0.0, 0.0, 0
     if kind == "meanstd":
+        # the release's RunningStats: sample std (ddof 1), replaced by 1.0 when n <= 1 or var <= 1e-12
         if v.size < 2:
-            return float(v.mean()), 0.0, int(v.size)
-        return float(v.mean()), float(v.std(ddof=1)), int(v.size)
+            return float(v.mean()), 1.0, int(v.size)
+        var = float(v.var(ddof=1))
+        return float(v.mean()), (math.sqrt(var) if var > 1e-12 else 1.0), int(v.size)
     q1, med, q3 = np.percentile(v, [25, 50, 75])
     scale = (q3 - q1) / 1.349
     if not scale > 0:
@@ -187,10 +189,11 @@ def compute_fields(cand: pa.Table, mode: str, *, tnc_judge: np.ndarray | None = 
     is_video = np.asarray(pc.equal(bucket, SHORT_VIDEO), dtype=bool)
     q = cand["question"]
     a = cand["answer"]
+    paper = mode == "paper"
     if q_tok is None:
-        q_tok = tokenize(q)
+        q_tok = tokenize(q, ascii_words=paper)
     if a_tok is None or a_tok.distinct is None:
-        a_tok = tokenize(a, distinct=True, need_below=0.55)
+        a_tok = tokenize(a, distinct=True, need_below=0.55, ascii_words=paper)
     a_distinct = a_tok.distinct
 
     def numcol(name):
@@ -216,10 +219,10 @@ def compute_fields(cand: pa.Table, mode: str, *, tnc_judge: np.ndarray | None = 
     nat = np.where(np.isnan(nat) & is_frames & (media_len > 1), media_len, nat)
     dur_names = np.asarray(F.DURATION_NAMES + ("unknown",), dtype=object)
     if mode == "paper":
-        fr = np.where(np.isnan(n_frames), np.minimum(nat, frames), n_frames)
-        fr = np.where(~is_video & np.isnan(fr), media_len, fr)
+        fr = np.where(np.isnan(n_frames), np.minimum(nat, frames), np.minimum(n_frames, frames))
         didx = _bucket_idx(np.nan_to_num(fr, nan=0.0), F.DURATION_EDGES)
         didx = np.where(is_video & np.isnan(fr), len(F.DURATION_NAMES), didx)  # frame count unknown
+        didx = np.where(is_video, didx, 0)  # image rows are "image", however many images (item 5)
     else:
         didx = _bucket_idx(np.nan_to_num(nat, nan=0.0), F.DURATION_EDGES)
         didx = np.where(is_video & np.isnan(nat), len(F.DURATION_NAMES), didx)
@@ -253,6 +256,13 @@ def compute_fields(cand: pa.Table, mode: str, *, tnc_judge: np.ndarray | None = 
     c, lab = first_seen_codes(_bucket_idx(a_tok.counts, F.A_LEN_EDGES).astype(np.int64))
     codes["a_len"], labels["a_len"] = c, [F.A_LEN_NAMES[i] for i in lab]
     ds = cand["data_source"] if "data_source" in cand.column_names else pa.array([""] * n)
+    extra = {"is_video": is_video}
+    if paper:
+        # the release reads data_source whitespace-collapsed, groups it and counts it raw
+        from gdo.selection.text import dedup_text
+
+        ds = dedup_text(ds, "paper")
+        extra["source_raw"] = first_seen_codes(ds)[0].astype(np.int64)
     codes["source_group"], labels["source_group"] = first_seen_codes(F.source_group(ds))
     # stratum = tuple of the seven codes, numbered in first-seen order
     key = np.zeros(n, dtype=np.int64)
@@ -264,8 +274,7 @@ def compute_fields(cand: pa.Table, mode: str, *, tnc_judge: np.ndarray | None = 
     first = np.full(S, n, dtype=np.int64)
     np.minimum.at(first, strat, np.arange(n)) if n else None
     sf = np.stack([codes[f][first] for f in FIELD_NAMES], axis=1) if S else np.zeros((0, 7), np.int32)
-    return Fields(codes, labels, strat, sf, q_tok.counts, a_tok.counts, a_distinct,
-                  extra={"is_video": is_video})
+    return Fields(codes, labels, strat, sf, q_tok.counts, a_tok.counts, a_distinct, extra=extra)
 
 
 # ----------------------------------------------------------------------------- candidate score
@@ -290,12 +299,14 @@ def descriptor_z_stats(cols: dict[str, np.ndarray], mode: str) -> dict[str, dict
     return out
 
 
-def descriptor_terms(cols: dict[str, np.ndarray], zs: dict[str, dict], n: int) -> tuple[np.ndarray, np.ndarray]:
+def descriptor_terms(cols: dict[str, np.ndarray], zs: dict[str, dict], n: int,
+                     mode: str = "default") -> tuple[np.ndarray, np.ndarray]:
     """vds3' and q' (GDO_METHOD.md section 5, "descriptor terms"), each clipped to [-4, 4].
 
     z of each term is clipped to [-4, 4]; vds3' = -z(loss_video) + z(loss_blind) + z(frame diversity)
     when both losses exist, else z(VDS) + 0.5*z(frame diversity) when both exist, else z(VDS), else 0
-    (a missing frame diversity counts 0 in the first form); q' = z(quality) (missing: 0).
+    (default mode: a missing frame diversity counts 0 in the first form; paper mode, as the release:
+    the first form needs all three values, else the next form applies); q' = z(quality) (missing: 0).
 
     Returns:
         (vds3p, qp): float64 arrays (n,), before the division by 4 of the score.
@@ -310,6 +321,8 @@ def descriptor_terms(cols: dict[str, np.ndarray], zs: dict[str, dict], n: int) -
     z_lv, z_lb, z_fd, z_vds, z_q = (z(k) for k in DESCRIPTOR_TERMS)
     fd0 = np.nan_to_num(z_fd, nan=0.0)
     full = ~np.isnan(z_lv) & ~np.isnan(z_lb)
+    if mode == "paper":
+        full &= ~np.isnan(z_fd)
     vds_fd = ~np.isnan(z_vds) & ~np.isnan(z_fd)
     vraw = np.where(full, -z_lv + z_lb + fd0,
                     np.where(vds_fd, z_vds + 0.5 * fd0, np.where(~np.isnan(z_vds), z_vds, 0.0)))
@@ -357,7 +370,7 @@ def candidate_scores(fl: Fields, desc: dict[str, np.ndarray], has_desc: np.ndarr
     an1 = np.maximum(an, 1.0)
     nat = (-np.abs(np.log(qn1) - math.log(14)) - 1.25 * np.abs(np.log(an1) - math.log(16))
            - 1.2 * np.maximum(0.0, 0.55 - fl.a_distinct / an1))
-    diff = np.exp(-((np.log(np.maximum(1.0, qn + 0.5 * an)) - math.log(22)) ** 2) / (2 * 0.85 ** 2))
+    diff = np.exp(-((np.log(np.maximum(1.0, qn + 0.5 * an)) - math.log(22)) ** 2) / (2.0 * 0.85 * 0.85))
     align = np.zeros(n)
     for f in FIELD_NAMES[1:]:
         cnt = np.bincount(fl.codes[f], minlength=len(fl.labels[f])).astype(np.float64)
@@ -366,8 +379,12 @@ def candidate_scores(fl: Fields, desc: dict[str, np.ndarray], has_desc: np.ndarr
     align /= 6.0
     tl = np.asarray([TEMPORAL_BONUS.get(x, 0.0) for x in fl.labels["temporal"]])
     tbonus = tl[fl.codes["temporal"]]
-    gcnt = np.bincount(fl.codes["source_group"], minlength=len(fl.labels["source_group"])).astype(np.float64)
-    prior = np.log((n + 1) / (gcnt + 1))[fl.codes["source_group"]]
+    # source prior: count of the candidate's raw data_source in paper mode (the release, issue 12
+    # item 1), of its source group in default mode (the unit the strata and floors use)
+    pkey = "source_raw" if (mode == "paper" and "source_raw" in fl.extra) else None
+    pcodes = fl.extra[pkey] if pkey else fl.codes["source_group"]
+    gcnt = np.bincount(pcodes, minlength=int(pcodes.max()) + 1 if n else 0).astype(np.float64)
+    prior = np.log((n + 1.0) / (gcnt + 1.0))[pcodes]
     is_video = fl.extra["is_video"]
     if no_ppl:
         nat = np.zeros(n)
@@ -377,12 +394,13 @@ def candidate_scores(fl: Fields, desc: dict[str, np.ndarray], has_desc: np.ndarr
 
     zs = descriptor_z_stats(stat_desc if (stat_desc is not None and mode == "paper")
                             else {k: v[has_desc] for k, v in desc.items()}, mode)
-    vds3p, qp = descriptor_terms(desc, zs, n)
+    vds3p, qp = descriptor_terms(desc, zs, n, mode)
     vds3p = np.where(has_desc, vds3p, 0.0)
     qp = np.where(has_desc, qp, 0.0)
     vterm = np.zeros(n) if no_vds else vds3p
     qterm = np.zeros(n) if no_sc else qp
-    video = np.where(has_desc, 0.35 * base_norm + 0.95 * vterm / 4 + 0.35 * qterm / 4, 0.35 * base_norm - 0.15)
-    image = 0.9 * base_norm + np.where(has_desc, 0.15 * qterm / 4, 0.0)
+    # the release's operation order: weight * (term / 4)
+    video = np.where(has_desc, 0.35 * base_norm + 0.95 * (vterm / 4.0) + 0.35 * (qterm / 4.0), 0.35 * base_norm - 0.15)
+    image = 0.9 * base_norm + np.where(has_desc, 0.15 * (qterm / 4.0), 0.0)
     score = np.where(is_video, video, image)
     return ScoreParts(nat, diff, align, tbonus, prior, base, base_norm, vds3p, qp, score, zs)

@@ -121,13 +121,17 @@ def _distinct(par: np.ndarray, h: np.ndarray, n: int, need_below: float | None) 
         sel = ~ok
         sel_tokens = sel[par]
     p, hh = (par, h) if sel_tokens is None else (par[sel_tokens], h[sel_tokens])
-    key = (p.astype(np.uint64) << np.uint64(47)) | (hh >> np.uint64(17))
-    key.sort()
-    new = np.empty(key.size, dtype=bool)
-    if key.size:
+    # (text, hash) pairs sorted by text then full 64-bit hash: distinct = changes of either. No
+    # packed key: packing the text index into the high bits wraps once n exceeds the field
+    # (issue 12 item 11: 2**17 texts for a 47-bit shift).
+    o = np.lexsort((hh, p))
+    ps, hs_ = p[o], hh[o]
+    new = np.empty(ps.size, dtype=bool)
+    if ps.size:
         new[0] = True
-        np.not_equal(key[1:], key[:-1], out=new[1:])
-    exact = np.bincount((key[new] >> np.uint64(47)).astype(np.int64), minlength=n)
+        np.not_equal(hs_[1:], hs_[:-1], out=new[1:])
+        new[1:] |= ps[1:] != ps[:-1]
+    exact = np.bincount(ps[new].astype(np.int64), minlength=n)
     if sel_tokens is None:
         return exact.astype(np.int64)
     out[sel] = exact[sel]
@@ -150,10 +154,14 @@ def _nonascii_tokens(sub: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return par, _hash_spans(_LOWER8[buf], o[:-1], o[1:])
 
 
-def tokenize(texts, *, hashes: bool = False, distinct: bool = False, need_below: float | None = None) -> Tokens:
+def tokenize(texts, *, hashes: bool = False, distinct: bool = False, need_below: float | None = None,
+             ascii_words: bool = False) -> Tokens:
     """Word-tokenise ``texts`` (sequence or pyarrow string array, nulls = empty).
 
     Args:
+        ascii_words: the release's word rule (paper mode): maximal runs of ASCII ``[A-Za-z0-9_]``
+            in the lower-cased text, every other character (any non-ASCII one) a separator; so
+            ``"naïve café"`` is ``na``, ``ve``, ``caf``. Default: Unicode letters, digits, ``_``.
         hashes: also return every token's text index and hash (memory: 16 bytes per token).
         distinct: also count distinct (lower-cased) tokens per text. With ``need_below`` = r the
             count is exact only where it is below r * count (elsewhere a lower bound that is at
@@ -165,11 +173,20 @@ def tokenize(texts, *, hashes: bool = False, distinct: bool = False, need_below:
     """
     arr = _large(texts)
     n = len(arr)
+    if ascii_words and n:
+        # the only non-ASCII characters whose Python lower() holds an ASCII word character:
+        # U+0130 -> "i" + U+0307, KELVIN SIGN U+212A -> "k" (checked over every code point)
+        if pc.any(pc.match_substring_regex(arr, "[\u0130\u212a]")).as_py():
+            arr = pc.replace_substring(pc.replace_substring(arr, "\u0130", "i\u0307"), "\u212a", "k")
     offs, data = _buffers(arr)
     counts = np.zeros(n, dtype=np.int64)
     dist = np.zeros(n, dtype=np.int64) if distinct else None
     parents, hs = [], []
-    nonascii = ~np.asarray(pc.string_is_ascii(arr), dtype=bool) if n else np.zeros(0, dtype=bool)
+    if ascii_words or not n:
+        # UTF-8 bytes >= 0x80 are never ASCII word bytes, so the byte path is the ASCII rule exactly
+        nonascii = np.zeros(n, dtype=bool)
+    else:
+        nonascii = ~np.asarray(pc.string_is_ascii(arr), dtype=bool)
     want_h = hashes or distinct
     bounds: list[tuple[int, int]] = []
     s_idx = 0
@@ -339,3 +356,22 @@ def hashed_bow(tok: Tokens, n: int, dim: int) -> np.ndarray:
     norm = np.linalg.norm(out, axis=1, keepdims=True)
     np.divide(out, norm, out=out, where=norm > 0)
     return out
+
+
+#: Whitespace as Python's ``str.split()`` sees it (what the release collapses): ASCII whitespace,
+#: the \x1c-\x1f separators, NEL, NBSP and the Unicode space separators.
+_PY_WHITESPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]+"
+
+
+def dedup_text(texts, mode: str = "default") -> pa.Array:
+    """Texts as the (question, answer) duplicate test compares them (issue 12 item 4).
+
+    ``paper``: every whitespace run becomes one space and the ends are stripped, as the release's
+    ``" ".join(x.strip().split())``; ``default``: only the ends are stripped (inner whitespace can
+    carry meaning, e.g. code or tables). Nulls are empty. Returns a large_string array (N,).
+    """
+    arr = _large(texts)
+    if mode == "paper":
+        arr = pc.replace_substring_regex(arr, _PY_WHITESPACE, " ")
+        return pc.utf8_trim(arr, characters=" ")
+    return pc.utf8_trim_whitespace(arr)
