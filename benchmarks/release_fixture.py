@@ -210,34 +210,81 @@ def _env(path: Path) -> dict[str, str]:
     return out
 
 
-#: (name, preset, budget, extra release flags): every preset at auto and fixed, and the ablations.
-def cases() -> list[tuple[str, str, str, list[str]]]:
+#: Release config keys (configs/*.env) -> gdo Goal fields.
+ENV_TO_GOAL = {
+    "AUTO_MIN_COUNT": "min_count", "AUTO_MAX_COUNT": "max_count", "AUTO_MIN_RATIO": "min_ratio",
+    "AUTO_MAX_RATIO": "max_ratio", "AUTO_EFFECTIVE_STRATA_MULT": "effective_strata_mult",
+    "AUTO_COVERAGE_MASS": "coverage_mass", "AUTO_TAIL_TARGET": "tail_target",
+    "AUTO_VDS3_TARGET_POSITIVE": "vds3_target_positive", "AUTO_VDS3_THRESHOLD": "vds3_threshold",
+    "AUTO_VDS3_MAX_MULT": "vds3_max_mult", "MIN_VIDEO_RATIO": "min_video_ratio",
+    "MAX_VIDEO_RATIO": "max_video_ratio", "MIN_TEMPORAL_IN_VIDEO_RATIO": "min_temporal_in_video_ratio",
+    "TEMPORAL_CATEGORIES": "temporal_categories", "OVERSAMPLE_FACTOR": "oversample",
+    "VIDEO_OVERSAMPLE_FACTOR": "video_oversample", "TEMPORAL_OVERSAMPLE_FACTOR": "temporal_oversample",
+    "SOURCE_GROUP_FLOOR_TOPK": "source_floor_topk", "MIN_SOURCE_GROUP_RATIO": "min_source_group_ratio",
+    "SOURCE_GROUP_FLOOR_FRAC_OF_EXPECTED": "source_floor_frac_of_expected",
+}
+
+
+def cases() -> list[dict]:
+    """Every preset at auto and at a fixed budget; the ablations; and goals that reach the
+    arithmetic the presets cannot on a small pool (the VDS budget adjustment acting, a pool with
+    floor(N * max_ratio) = 0, max video below min video, scaled source floors). ``overrides`` are
+    release config keys replacing the preset's values; ``mult`` (default 10) the Uni-Nx multiplier,
+    lowered where 10 n would exceed the pool (the release then repeats candidates in its baseline,
+    which gdo does not do)."""
     out = []
     for p in PRESETS:
-        out.append((f"{p}_auto", p, "auto", []))
-        out.append((f"{p}_fixed", p, str(FIXED_BUDGET), []))
-    out.append(("temp_plus_auto_no_vds", "temp_plus", "auto", ["--disable-score-vds"]))
-    out.append(("temp_plus_auto_no_vds_budget", "temp_plus", "auto", ["--disable-vds3-budget"]))
-    out.append(("diverse_auto_no_ppl_no_sc", "diverse", "auto", ["--disable-score-ppl", "--disable-score-sc"]))
+        out.append({"name": f"{p}_auto", "preset": p, "budget": "auto", "flags": [], "overrides": {}})
+        out.append({"name": f"{p}_fixed", "preset": p, "budget": str(FIXED_BUDGET), "flags": [], "overrides": {}})
+    out += [
+        {"name": "temp_plus_auto_no_vds", "preset": "temp_plus", "budget": "auto", "flags": ["--disable-score-vds"],
+         "overrides": {"AUTO_MIN_COUNT": "30", "AUTO_MAX_COUNT": "5000", "AUTO_MAX_RATIO": "0.3",
+                       "AUTO_EFFECTIVE_STRATA_MULT": "1.0", "AUTO_TAIL_TARGET": "1.0", "AUTO_COVERAGE_MASS": "0.5",
+                       "AUTO_VDS3_TARGET_POSITIVE": "400"}, "mult": 2.0},
+        {"name": "temp_plus_auto_no_vds_budget", "preset": "temp_plus", "budget": "auto",
+         "flags": ["--disable-vds3-budget"],
+         "overrides": {"AUTO_MIN_COUNT": "30", "AUTO_MAX_COUNT": "5000", "AUTO_MAX_RATIO": "0.3",
+                       "AUTO_EFFECTIVE_STRATA_MULT": "1.0", "AUTO_TAIL_TARGET": "1.0", "AUTO_COVERAGE_MASS": "0.5",
+                       "AUTO_VDS3_TARGET_POSITIVE": "400"}, "mult": 2.0},
+        {"name": "diverse_auto_no_ppl_no_sc", "preset": "diverse", "budget": "auto",
+         "flags": ["--disable-score-ppl", "--disable-score-sc"], "overrides": {}},
+        {"name": "vds_budget_acts", "preset": "temp_plus", "budget": "auto", "flags": [],
+         "overrides": {"AUTO_MIN_COUNT": "30", "AUTO_MAX_COUNT": "5000", "AUTO_MAX_RATIO": "0.3",
+                       "AUTO_EFFECTIVE_STRATA_MULT": "1.0", "AUTO_TAIL_TARGET": "1.0", "AUTO_COVERAGE_MASS": "0.5",
+                       "AUTO_VDS3_TARGET_POSITIVE": "400"}, "mult": 2.0},
+        {"name": "max_ratio_floor_zero", "preset": "temp", "budget": "auto", "flags": [],
+         "overrides": {"AUTO_MIN_COUNT": "100", "AUTO_MAX_COUNT": "300", "AUTO_MIN_RATIO": "0.0001",
+                       "AUTO_MAX_RATIO": "0.0002"}},
+        {"name": "video_bounds_and_scaled_floors", "preset": "minloss", "budget": "101", "flags": [],
+         "overrides": {"MIN_VIDEO_RATIO": "0.33", "MAX_VIDEO_RATIO": "0.33", "SOURCE_GROUP_FLOOR_TOPK": "40",
+                       "MIN_SOURCE_GROUP_RATIO": "0.05", "SOURCE_GROUP_FLOOR_FRAC_OF_EXPECTED": "0.9"}},
+    ]
     return out
 
 
-def run_release(release: Path, fixture: Path, name: str, preset: str, budget: str, extra: list[str],
-                python: str = sys.executable) -> dict:
-    """Run the release's build_pair.py once; return {"n", "gdo": [uids], "baseline": [uids]}."""
-    env = _env(release / "configs" / f"{preset}.env")
-    flag = {k: "--" + k.lower().replace("_", "-") for k in env if k != "PROFILE_NAME"}
+def release_env(release: Path, preset: str, overrides: dict | None = None) -> dict[str, str]:
+    """The release's config values for ``preset`` (configs/<preset>.env) with ``overrides`` applied."""
+    env = {k: v for k, v in _env(release / "configs" / f"{preset}.env").items() if k != "PROFILE_NAME"}
+    env.update(overrides or {})
+    return env
+
+
+def run_release(release: Path, fixture: Path, case: dict, python: str = sys.executable) -> dict:
+    """Run the release's build_pair.py once for ``case`` (see :func:`cases`); return the case with
+    the release's config values (``env``), ``n``, ``total_pairs`` and the ``gdo`` / ``baseline`` uids."""
+    budget, extra = case["budget"], case["flags"]
+    env = release_env(release, case["preset"], case["overrides"])
+    flag = {k: "--" + k.lower().replace("_", "-") for k in env}
     with tempfile.TemporaryDirectory() as td:
         td = Path(td)
         cmd = [python, str(release / "gdo" / "build_pair.py"), "--onevision", str(fixture / IMAGE_FILE),
                "--video", str(fixture / VIDEO_FILE), "--seed", "42", "--target-frames", "32",
-               "--max-qa-per-video", "8", "--random-target-multiplier", "10.0",
+               "--max-qa-per-video", "8", "--random-target-multiplier", str(case.get("mult", 10.0)),
                "--metrics-jsonl", str(fixture / METRICS_FILE), "--no-tqdm",
                "--output-random", str(td / "uni.jsonl"), "--output-filtered", str(td / "gdo.jsonl"),
                "--report", str(td / "report.json")]
         for k, v in env.items():
-            if k != "PROFILE_NAME":
-                cmd += [flag[k], v]
+            cmd += [flag[k], v]
         if budget != "auto":
             cmd += ["--target-count", budget]
         cmd += extra
@@ -247,7 +294,7 @@ def run_release(release: Path, fixture: Path, name: str, preset: str, budget: st
         def uids(p):
             return [json.loads(line)["qa_uid"] for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
 
-        return {"preset": preset, "budget": budget, "flags": extra, "n": rep["meta"]["target_count"],
+        return {**case, "env": env, "n": rep["meta"]["target_count"],
                 "total_pairs": rep["meta"]["total_pairs"], "gdo": uids(td / "gdo.jsonl"),
                 "baseline": uids(td / "uni.jsonl")}
 
@@ -263,9 +310,9 @@ def main(argv: list[str] | None = None) -> None:
     if a.release:
         rec = {"generator": {"seed": SEED, "n_image_rows": N_IMAGE_ROWS, "n_videos": N_VIDEOS, **info},
                "release": "github.com/rujiewu/GDO gdo/build_pair.py", "cases": {}}
-        for name, preset, budget, extra in cases():
-            rec["cases"][name] = run_release(Path(a.release), Path(a.out), name, preset, budget, extra)
-            c = rec["cases"][name]
+        for case in cases():
+            name = case["name"]
+            rec["cases"][name] = c = run_release(Path(a.release), Path(a.out), case)
             print(f"{name}: n={c['n']} gdo={len(c['gdo'])} baseline={len(c['baseline'])}")
         if a.record:
             Path(a.record).parent.mkdir(parents=True, exist_ok=True)
