@@ -149,8 +149,13 @@ def test_ablations_change_scores(pool100k):
         ab = select(c, d, preset="temp_plus", budget=200, **{flag: True})
         assert ab.report["ablations"][flag] is True
         assert not np.allclose(ab.score, full.score)
+    # --no-vds drops only the score term; the budget's VDS adjustment has its own switch (issue 12
+    # item 10, as the release's --disable-score-vds / --disable-vds3-budget)
     nv = select(c, d, preset="temp_plus", **{"no_vds": True}).report
-    assert not nv["budget"]["vds"]["applied"]
+    assert nv["budget"]["vds"]["applied"]
+    nb = select(c, d, preset="temp_plus", **{"no_vds_budget": True}).report
+    assert not nb["budget"]["vds"]["applied"]
+    assert nb["ablations"]["no_vds_budget"] is True
 
 
 def test_select_input_errors(pool100k):

@@ -470,7 +470,8 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     }
     report = build_report(
         mode=mode, seed=seed, goal=g, goal_source=goal_source, ablations={
-            "no_vds": no_vds, "no_ppl": no_ppl, "no_sc": no_sc, "allow_random_fill": bool(allow_random_fill)},
+            "no_vds": no_vds, "no_ppl": no_ppl, "no_sc": no_sc, "no_vds_budget": bool(no_vds_budget),
+            "allow_random_fill": bool(allow_random_fill)},
         pool_files=list(pool_files), D=D, has_desc=has_desc, budget=bud, b_labels=b_labels, b_quota=b_quota,
         s_quota=s_quota, kept=kept, fl=fl, picks=picks, pstage=pstage, b_idx=b_idx, b_stage=b_stage,
         b_target=b_target, mult=mult, cons=constraints_info, is_video=is_video, temporal=temporal, grp=grp,
@@ -541,7 +542,8 @@ def run_select(pool_paths: Sequence[str | Path] | None, descriptors_path: str | 
                candidates: pa.Table | None = None, ingest_rejects: int | None = None,
                mode: str = "default", seed: int = 42, budget: int | str = "auto",
                baseline_mult: float | None = None, allow_random_fill: bool = False, no_vds: bool = False,
-               no_ppl: bool = False, no_sc: bool = False, media_root: str | None = None, fmt: str | None = None,
+               no_ppl: bool = False, no_sc: bool = False, no_vds_budget: bool = False,
+               media_root: str | None = None, fmt: str | None = None,
                write_subsets: bool = True, workers: int = 0) -> SelectionResult:
     """Select from files (or an already-ingested ``candidates`` table) and write the outputs.
 
@@ -598,7 +600,7 @@ def run_select(pool_paths: Sequence[str | Path] | None, descriptors_path: str | 
         timings["ingest"] = time.perf_counter() - t0
     result = select(candidates, descriptors_path, goal, preset=preset, mode=mode, seed=seed, budget=budget,
                     baseline_mult=baseline_mult, allow_random_fill=allow_random_fill, no_vds=no_vds,
-                    no_ppl=no_ppl, no_sc=no_sc, ingest_rejects=ingest_rejects,
+                    no_ppl=no_ppl, no_sc=no_sc, no_vds_budget=no_vds_budget, ingest_rejects=ingest_rejects,
                     pool_files=[str(p) for p in (pool_paths or [])])
     timings.update(result.timings)
     t1 = time.perf_counter()
