@@ -133,6 +133,7 @@ def test_goal_files_load_without_tomllib(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tomllib", None)  # `import tomllib` raises ModuleNotFoundError
     spec = importlib.util.spec_from_file_location("_goal_py310", goal_mod.__file__)
     mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "_goal_py310", mod)  # pydantic resolves annotations through it
     spec.loader.exec_module(mod)
     assert mod.tomllib.__name__ == "tomli"
     p = tmp_path / "g.toml"
