@@ -32,93 +32,9 @@ FIELD_NAMES = ("bucket", "duration", "temporal", "question_form", "q_len", "a_le
 TEMPORAL_BONUS = {"Temporal": 1.0, "Mixed": 0.2, "Static": -0.5}
 
 
-# ----------------------------------------------------------------------------- z-scores
-def z_stats(x: np.ndarray, kind: str) -> tuple[float, float, int]:
-    """Centre and scale of finite values of ``x`` for ``kind`` ("robust" or "meanstd").
-
-    Returns:
-        (centre, scale, n_finite); scale 0 means "every z is 0".
-    """
-    v = np.asarray(x, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return 0.0, 0.0, 0
-    if kind == "meanstd":
-        # the release's RunningStats: sample std (ddof 1), replaced by 1.0 when n <= 1 or var <= 1e-12
-        if v.size < 2:
-            return float(v.mean()), 1.0, int(v.size)
-        var = float(v.var(ddof=1))
-        return float(v.mean()), (math.sqrt(var) if var > 1e-12 else 1.0), int(v.size)
-    q1, med, q3 = np.percentile(v, [25, 50, 75])
-    scale = (q3 - q1) / 1.349
-    if not scale > 0:
-        scale = float(v.std(ddof=1)) if v.size > 1 else 0.0
-    return float(med), float(scale), int(v.size)
-
-
-def apply_z(x: np.ndarray, centre: float, scale: float) -> np.ndarray:
-    """z = (x - centre)/scale; NaN stays NaN; scale 0 gives 0 for finite x."""
-    x = np.asarray(x, dtype=np.float64)
-    if scale > 0:
-        return (x - centre) / scale
-    return np.where(np.isfinite(x), 0.0, np.nan)
-
-
-def zscore(x: np.ndarray, kind: str = "robust") -> np.ndarray:
-    """z-score of ``x`` against its own finite values (see the module docstring)."""
-    c, s, _ = z_stats(x, kind)
-    return apply_z(x, c, s)
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Logistic function, float64."""
-    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(x, dtype=np.float64), -500.0, 500.0)))
-
-
-# ----------------------------------------------------------------------------- quality (section 4)
-def quality_score(cols: dict[str, np.ndarray], *, stat_rows: np.ndarray | None = None) -> np.ndarray:
-    """Shared quality score (GDO_METHOD.md section 4).
-
-    quality = 0.28*sigmoid(z(VDS)+z(FD)) + 0.18*SC + 0.14*exp(-|z(PPL)|) + 0.12*exp(-|z(AMM)|)
-              + 0.12*TNC + 0.10*cluster_rep + 0.06*cluster_hard,
-    with robust z over the rows (or over ``stat_rows``, an index array, e.g. a reservoir sample).
-    Missing SC: sigmoid(0.6*z(VDS) - 0.2*|z(PPL)|). Missing VDS = loss_blind - loss_video when both
-    losses exist; missing PPL = exp(clamp(loss_video, -30, 30)). Any other missing z counts as 0
-    (the pool median); missing TNC (judge, else lexical ``tnc``), cluster_rep, cluster_hard count as 0.
-
-    Args:
-        cols: float64 arrays of equal length M: ``vds``, ``frame_diversity``, ``sc``, ``ppl``, ``amm``,
-            ``tnc``, ``tnc_judge``, ``cluster_rep``, ``cluster_hard``, ``loss_video``, ``loss_blind``
-            (absent keys mean all missing).
-
-    Returns:
-        float64 array (M,).
-    """
-    m = len(next(iter(cols.values()))) if cols else 0
-
-    def col(k):
-        v = cols.get(k)
-        return np.full(m, np.nan) if v is None else np.asarray(v, dtype=np.float64)
-
-    lv, lb = col("loss_video"), col("loss_blind")
-    vds = col("vds")
-    vds = np.where(np.isnan(vds), lb - lv, vds)
-    ppl = col("ppl")
-    ppl = np.where(np.isnan(ppl), np.exp(np.clip(lv, -30, 30)), ppl)
-
-    def z(x):
-        c, s, _ = z_stats(x if stat_rows is None else x[stat_rows], "robust")
-        return apply_z(x, c, s)
-
-    z_vds, z_fd, z_ppl, z_amm = z(vds), z(col("frame_diversity")), z(ppl), z(col("amm"))
-    z0 = lambda a: np.nan_to_num(a, nan=0.0)  # noqa: E731
-    sc = col("sc")
-    sc = np.where(np.isnan(sc), sigmoid(0.6 * z0(z_vds) - 0.2 * np.abs(z0(z_ppl))), sc)
-    tnc = col("tnc_judge")
-    tnc = np.where(np.isnan(tnc), col("tnc"), tnc)
-    return (0.28 * sigmoid(z0(z_vds) + z0(z_fd)) + 0.18 * sc + 0.14 * np.exp(-np.abs(z0(z_ppl)))
-            + 0.12 * np.exp(-np.abs(z0(z_amm))) + 0.12 * z0(tnc) + 0.10 * z0(col("cluster_rep"))
-            + 0.06 * z0(col("cluster_hard")))
+# z-scores, sigmoid and quality live in gdo.descriptors.quality (one owner); re-exported here for
+# the candidate score
+from gdo.descriptors.quality import apply_z, quality_score, sigmoid, z_stats, zscore  # noqa: E402,F401
 
 
 # ----------------------------------------------------------------------------- fields (section 5)
