@@ -20,10 +20,17 @@ Two jobs (issue 12, "Recorded fixtures"):
   in the release's output order) and the budget in ``--record`` (JSON). The presets' parameters
   are read from the release's own ``configs/<preset>.env``.
 
+* ``--merge-record NPZ`` (with ``--release``): the raw-shard path. ``benchmarks/make_pool.py``
+  writes a pool of ``MERGE_N`` candidates with the release's per-rank raw shards (``text_feat``,
+  ``vis_feat`` and the scalar metrics); the release's ``gdo/merge_metrics.py`` merges them
+  (its clustering at k = min(4096, N) and its quality), and ``build_pair.py`` selects from the
+  merged file. Recorded: per shard row the release's ``cluster_score`` and ``quality_score``, and the
+  uids of the temp_plus subset at auto and at a fixed budget, and of its baseline.
+
 CLI::
 
     python benchmarks/release_fixture.py --out /tmp/fx --release /path/to/GDO \
-        --record tests/data/release/expected.json
+        --record tests/data/release/expected.json --merge-record tests/data/release/merged_6000.npz
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ VIDEO_FILE = "llava_video.jsonl"
 METRICS_FILE = "sixd_metrics_merged.jsonl"
 PRESETS = ("minloss", "diverse", "temp", "temp_plus")
 FIXED_BUDGET = 250
+MERGE_N = 6000  # > 4096: the release's streaming k-means makes one partial_fit after its init
+MERGE_SEED = 3
 N_IMAGE_ROWS = 1500
 N_VIDEOS = 330
 SEED = 20260
@@ -299,12 +308,66 @@ def run_release(release: Path, fixture: Path, case: dict, python: str = sys.exec
                 "baseline": uids(td / "uni.jsonl")}
 
 
+def _load_make_pool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_pool", Path(__file__).resolve().parent / "make_pool.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["make_pool"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def generate_merge_pool(out: str | os.PathLike) -> Path:
+    """The raw-shard pool of ``--merge-record`` (make_pool, ``MERGE_N`` candidates, raw form)."""
+    mp = _load_make_pool()
+    mp.generate(MERGE_N, out, seed=MERGE_SEED, forms=("raw",), workers=1)
+    return Path(out)
+
+
+def record_merge(release: Path, out: Path, record: Path, python: str = sys.executable) -> dict:
+    """Run the release's merge_metrics.py and build_pair.py on the raw-shard pool; write ``record``."""
+    import numpy as np
+
+    mp = _load_make_pool()
+    pool = generate_merge_pool(out)
+    merged = pool / "release_merged.jsonl"
+    subprocess.run([python, str(release / "gdo" / "merge_metrics.py"), "--input-dir", str(pool / mp.SHARD_DIR),
+                    "--output-jsonl", str(merged), "--output-report", str(pool / "merge_report.json"),
+                    "--seed", "42", "--no-tqdm"], check=True, stdout=subprocess.DEVNULL)
+    uids, rep, qual = [], [], []
+    with open(merged, encoding="utf-8") as f:
+        for line in f:
+            o = json.loads(line)
+            uids.append(o["qa_uid"])
+            rep.append(o["cluster_score"])
+            qual.append(o["quality_score"])
+    fx = Path(tempfile.mkdtemp(prefix="gdo_merge_fx_"))
+    for src, dst in ((mp.IMAGE_FILE, IMAGE_FILE), (mp.VIDEO_FILE, VIDEO_FILE)):
+        (fx / dst).symlink_to((pool / src).resolve())
+    (fx / METRICS_FILE).symlink_to(merged.resolve())
+    runs = {}
+    for budget in ("auto", str(FIXED_BUDGET)):
+        case = {"name": f"temp_plus_{budget}", "preset": "temp_plus", "budget": budget, "flags": [], "overrides": {}}
+        runs[budget] = run_release(release, fx, case, python=python)
+    np.savez_compressed(
+        record, uid=np.asarray(uids), cluster_score=np.asarray(rep, np.float64),
+        quality_score=np.asarray(qual, np.float64),
+        auto_n=runs["auto"]["n"], auto_gdo=np.asarray(runs["auto"]["gdo"]), auto_baseline=np.asarray(runs["auto"]["baseline"]),
+        fixed_n=runs[str(FIXED_BUDGET)]["n"], fixed_gdo=np.asarray(runs[str(FIXED_BUDGET)]["gdo"]),
+        fixed_baseline=np.asarray(runs[str(FIXED_BUDGET)]["baseline"]))
+    return {"rows": len(uids), "auto_n": runs["auto"]["n"]}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="folder for the generated pool")
     ap.add_argument("--release", help="checkout of github rujiewu/GDO (runs its build_pair.py)")
     ap.add_argument("--record", help="JSON file for the release's outputs")
+    ap.add_argument("--merge-record", help="NPZ file for the raw-shard (merge_metrics) recording")
     a = ap.parse_args(argv)
+    if a.release and a.merge_record:
+        print(json.dumps(record_merge(Path(a.release), Path(a.out) / "merge_pool", Path(a.merge_record))))
     info = generate(a.out)
     print(json.dumps(info))
     if a.release:

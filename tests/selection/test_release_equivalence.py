@@ -132,3 +132,29 @@ def test_the_recording_exercises_what_it_claims():
     total = c["max_ratio_floor_zero"]["total_pairs"]
     assert int(total * float(c["max_ratio_floor_zero"]["env"]["AUTO_MAX_RATIO"])) == 0
     assert c["max_ratio_floor_zero"]["n"] == 300  # max_count decides, not floor(N * max_ratio) = 0
+
+
+def test_raw_shards_in_paper_mode_are_the_release_merge(tmp_path):
+    """From the release's raw shards, paper mode computes the release merge step's cluster score
+    (k = min(4096, N), streaming MiniBatchKMeans, exp(-distance)) and quality, and then selects
+    the release's subset and baseline (recorded: benchmarks/release_fixture.py --merge-record)."""
+    import numpy as np
+
+    from gdo.pool.ingest import ingest
+    from gdo.selection.descriptors_io import read_descriptors
+
+    rec = np.load(REPO / "tests" / "data" / "release" / "merged_6000.npz")
+    pool = RF.generate_merge_pool(tmp_path / "merge_pool")
+    D = read_descriptors(pool / "shards", mode="paper")
+    assert D.computed == ["cluster", "quality"] and D.info["cluster"]["k"] == 4096
+    assert D.table["uid"].to_pylist() == rec["uid"].tolist()
+    rep = D.table["cluster_rep"].to_numpy()
+    assert np.abs(rep - rec["cluster_score"]).max() < 1e-12
+    assert (rep < 0.999).sum() > 1000  # rows past the first k are not their own centres
+    assert np.abs(D.table["quality_score"].to_numpy() - rec["quality_score"]).max() < 1e-12
+    cand = ingest([str(pool / "llava_onevision.jsonl"), str(pool / "llava_video.jsonl")], probe_media=False).candidates
+    for budget, key in (("auto", "auto"), (RF.FIXED_BUDGET, "fixed")):
+        res = select(cand, D, get_preset("temp_plus"), mode="paper", budget=budget)
+        assert res.report["budget"]["n"] == int(rec[f"{key}_n"])
+        assert set(res.gdo_uids()) == set(rec[f"{key}_gdo"].tolist())
+        assert set(res.baseline_uids()) == set(rec[f"{key}_baseline"].tolist())

@@ -230,6 +230,26 @@ def cluster(features: np.ndarray, k: int | None = None, seed: int = 42, mode: st
     return labels, rep, 1.0 - rep, {"k": int(k_eff), "scale": scale, "sample": int(sample_n)}
 
 
+def cluster_descriptors(text: np.ndarray | None, visual: np.ndarray | None, tnc, amm, frame_diversity,
+                        ppl=None, vds=None, *, k: int | None = None, seed: int = 42,
+                        mode: str = "default") -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Cluster candidates from their descriptor blocks: the one entry point of ``gdo profile``
+    (text and visual embeddings) and of the release-shard adapter (``text_feat``, ``vis_feat``).
+
+    Blocks in the release's order: text (N, d_t), visual (N, d_v), then :func:`scalar_block` of
+    tnc, amm, frame diversity, PPL, VDS (arrays (N,), NaN = missing); :func:`build_features` and
+    :func:`cluster` with ``mode``'s rules and k (:func:`cluster_k` unless ``k`` is given).
+
+    Returns:
+        As :func:`cluster`; ``info`` also names the scalar columns used (``scalars``).
+    """
+    scal = scalar_block(tnc, amm, frame_diversity, ppl, vds, mode=mode)
+    feats = build_features([text, visual, scal], mode=mode)
+    cid, rep, hard, info = cluster(feats, k=k, seed=seed, mode=mode)
+    info["scalars"] = ["tnc", "amm", "frame_diversity", "ppl", "vds"][: scal.shape[1]]
+    return cid, rep, hard, info
+
+
 def _release_stream(x: np.ndarray, k: int, seed: int, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """The release's merge_metrics.py clustering (module docstring, ``paper``) on float32 ``x``."""
     from sklearn.cluster import MiniBatchKMeans

@@ -524,19 +524,15 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, descriptors: Seq
 
     cluster_info = None
     if "cluster" in groups and n:
-        from gdo.descriptors.cluster import build_features, cluster
+        from gdo.descriptors.cluster import cluster_descriptors
 
         vis = np.zeros((n, visual_dim), np.float32)
         if visual_items is not None:
             has = cand_item >= 0
             vis[has] = visual_items[cand_item[has]]
-        scal = [tnc, amm, div]
-        if model_vals and np.isfinite(model_vals.get("ppl", np.array([np.nan]))).any():
-            scal.append(np.log(np.clip(model_vals["ppl"], 1e-12, None)))
-        if model_vals and np.isfinite(model_vals.get("vds", np.array([np.nan]))).any():
-            scal.append(model_vals["vds"])
-        feats = build_features([text_emb, vis, np.stack(scal, axis=1)])
-        cid, rep, hard, cluster_info = cluster(feats, k=k, seed=seed, mode=mode)
+        mv = model_vals or {}
+        cid, rep, hard, cluster_info = cluster_descriptors(text_emb, vis, tnc, amm, div, mv.get("ppl"), mv.get("vds"),
+                                                           k=k, seed=seed, mode=mode)
         cols["cluster_id"] = cid.tolist()
         cols["cluster_rep"] = rep.tolist()
         cols["cluster_hard"] = hard.tolist()

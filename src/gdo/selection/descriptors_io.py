@@ -405,16 +405,15 @@ def compute_clusters(table: pa.Table, candidates: pa.Table | None, *, mode: str 
     Returns:
         (rep float64 (M,), hard float64 (M,), info dict with k, features, mode).
     """
-    from gdo.descriptors.cluster import build_features, cluster, cluster_k, scalar_block
+    from gdo.descriptors.cluster import cluster_descriptors
     from gdo.selection.text import hashed_bow, tokenize
 
     m = table.num_rows
-    k = int(k) if k else cluster_k(m, mode)
     feat_names: list[str] = []
-    blocks: list[np.ndarray] = []
+    text = vis = None
     if "text_feat" in table.column_names:
-        blocks.append(_list_matrix(table["text_feat"]))
-        feat_names.append("text_feat%d" % blocks[-1].shape[1])
+        text = _list_matrix(table["text_feat"])
+        feat_names.append("text_feat%d" % text.shape[1])
     else:
         text = np.zeros((m, text_dim), dtype=np.float32)
         if candidates is not None and candidates.num_rows:
@@ -426,23 +425,19 @@ def compute_clusters(table: pa.Table, candidates: pa.Table | None, *, mode: str 
                                                  pc.fill_null(candidates["answer"].take(take), ""), " ")
                 tok = tokenize(qa, hashes=True)
                 text[ok] = hashed_bow(tok, ok.size, text_dim)
-        blocks.append(text)
         feat_names.append("text_bow%d" % text_dim)
     if "vis_feat" in table.column_names:
-        blocks.append(_list_matrix(table["vis_feat"]))
-        feat_names.append("vis_feat%d" % blocks[-1].shape[1])
+        vis = _list_matrix(table["vis_feat"])
+        feat_names.append("vis_feat%d" % vis.shape[1])
     tnc = _f64(table["tnc"])
-    if mode != "paper":
-        tnc = np.where(np.isnan(tnc), _f64(table["tnc_judge"]), tnc)
     ppl = _f64(table["ppl"])
     vds = _f64(table["vds"])
     if mode != "paper":  # derivable values; the release reads the stored columns only
+        tnc = np.where(np.isnan(tnc), _f64(table["tnc_judge"]), tnc)
         ppl = np.where(np.isnan(ppl), np.exp(np.clip(_f64(table["loss_video"]), -30, 30)), ppl)
         vds = np.where(np.isnan(vds), _f64(table["loss_blind"]) - _f64(table["loss_video"]), vds)
-    scal = scalar_block(tnc, _f64(table["amm"]), _f64(table["frame_diversity"]), ppl, vds, mode=mode)
-    blocks.append(scal)
-    X = build_features(blocks, mode=mode)
-    _, rep, hard, cinfo = cluster(X, k=k, seed=seed, mode=mode)
-    info = {"k": int(cinfo["k"]), "features": feat_names + ["tnc", "amm", "frame_diversity", "ppl", "vds"][:scal.shape[1]],
-            "mode": mode, "scaled": mode != "paper", "fit_rows": int(cinfo.get("sample", m))}
+    _, rep, hard, cinfo = cluster_descriptors(text, vis, tnc, _f64(table["amm"]), _f64(table["frame_diversity"]),
+                                              ppl, vds, k=k, seed=seed, mode=mode)
+    info = {"k": int(cinfo["k"]), "features": feat_names + cinfo["scalars"], "mode": mode,
+            "scaled": mode != "paper", "fit_rows": int(cinfo.get("sample", m))}
     return rep, hard, info
