@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from gdo.selection.score import (FIELD_NAMES, candidate_scores, compute_fields, descriptor_terms,
                                  descriptor_z_stats, quality_score, z_stats, zscore)
-from gdo.selection.text import distinct_counts, hashed_bow, tokenize
+from gdo.text import distinct_counts, hashed_bow, tokenize
 
 
 def py_tokens(s):
@@ -213,7 +213,7 @@ def test_distinct_with_threshold_gives_the_same_penalty(texts):
 
 
 def test_long_tokens_and_chunks(monkeypatch):
-    import gdo.selection.text as T
+    import gdo.text as T
 
     monkeypatch.setattr(T, "_CHUNK_STRINGS", 3)
     monkeypatch.setattr(T, "_CHUNK_BYTES", 16)

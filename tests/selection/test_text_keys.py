@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pyarrow as pa
 
-from gdo.selection.text import exact_pair_ids, string_sketch
+from gdo.text import exact_pair_ids, string_sketch
 
 
 def _same_partition(ids, keys):

@@ -19,7 +19,7 @@ TEMPORAL_WORDS = (
     "sequence", "later", "earlier", "transition", "happen",
 )
 #: A word token (Unicode letters, digits and "_"; RE2's own \w would be ASCII-only).
-WORD_REGEX = r"[\pL\pN_]+"
+from gdo.text import WORD_REGEX, tokenize  # noqa: E402  (the one tokenizer)
 TEMPORAL_REGEX = r"(?i)\b(?:" + "|".join(TEMPORAL_WORDS) + r")\b"
 _CHOICE_REGEX = r"(?i)\bchoices?\b"
 _OPTION_LINE_REGEX = r"(?m)^\s*A[.)]"
@@ -51,8 +51,7 @@ def word_counts(texts) -> np.ndarray:
     Returns:
         int64 array of shape (N,).
     """
-    # RE2's \w is ASCII-only; this class gives Python's Unicode \w (letters, digits, "_").
-    return np.asarray(pc.count_substring_regex(_strings(texts), WORD_REGEX)).astype(np.int64)
+    return tokenize(_strings(texts)).counts  # gdo.text: the one tokenizer
 
 
 def lexical_tnc(questions) -> np.ndarray:

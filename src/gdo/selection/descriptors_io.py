@@ -406,7 +406,7 @@ def compute_clusters(table: pa.Table, candidates: pa.Table | None, *, mode: str 
         (rep float64 (M,), hard float64 (M,), info dict with k, features, mode).
     """
     from gdo.descriptors.cluster import cluster_descriptors
-    from gdo.selection.text import hashed_bow, tokenize
+    from gdo.text import hashed_bow, tokenize
 
     m = table.num_rows
     feat_names: list[str] = []

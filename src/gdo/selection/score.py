@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from gdo.descriptors import fields as F
 from gdo.schema import SHORT_VIDEO
-from gdo.selection.text import Tokens, tokenize
+from gdo.text import Tokens, tokenize
 
 FIELD_NAMES = ("bucket", "duration", "temporal", "question_form", "q_len", "a_len", "source_group")
 """The seven stratum fields, in stratum-tuple order (GDO_METHOD.md section 5)."""
@@ -175,7 +175,7 @@ def compute_fields(cand: pa.Table, mode: str, *, tnc_judge: np.ndarray | None = 
     extra = {"is_video": is_video}
     if paper:
         # the release reads data_source whitespace-collapsed, groups it and counts it raw
-        from gdo.selection.text import dedup_text
+        from gdo.text import dedup_text
 
         ds = dedup_text(ds, "paper")
         extra["source_raw"] = first_seen_codes(ds)[0].astype(np.int64)

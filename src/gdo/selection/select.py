@@ -42,7 +42,7 @@ from gdo.selection.goal import Goal, load_goal
 from gdo.selection.presets import get_preset
 from gdo.selection.score import candidate_scores, compute_fields, descriptor_terms
 from gdo.selection import paper as _paper
-from gdo.selection.text import dedup_text, exact_pair_ids
+from gdo.text import dedup_text, exact_pair_ids
 
 STAGES = ("temporal_min", "temporal_min_pool", "video_min", "video_min_pool", "source_floor",
           "source_floor_pool", "stratum_quota", "global", "random_fill")

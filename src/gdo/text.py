@@ -1,4 +1,6 @@
-"""Fast word tokens over pyarrow string arrays: counts, distinct counts, stable token hashes.
+"""The one word tokenizer of gdo: fast word tokens over pyarrow string arrays (counts, distinct
+counts, stable token hashes), used by the stratum fields, the candidate score, clustering's text
+features and self-consistency (issue 11: one tokenizer).
 
 A word token is a maximal run of Unicode letters, digits or ``_`` (Python's ``\\w``), the same
 definition as :func:`gdo.descriptors.fields.word_counts`. Texts are processed in chunks of at most
@@ -23,7 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gdo.descriptors.fields import WORD_REGEX
+#: A word: a maximal run of Unicode letters, digits or ``_`` (RE2 syntax; Python's ``\w``).
+WORD_REGEX = r"[\pL\pN_]+"
 
 _WORD = np.zeros(256, dtype=bool)
 for _c in b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_":
