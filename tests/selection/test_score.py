@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gdo.selection.score import (FIELD_NAMES, candidate_scores, compute_fields, descriptor_terms,
-                                 descriptor_z_stats, quality_score, z_stats, zscore)
+from gdo.descriptors.fields import FIELD_NAMES, compute_fields
+from gdo.descriptors.quality import quality_score, z_stats, zscore
+from gdo.selection.score import candidate_scores, descriptor_terms, descriptor_z_stats
 from gdo.text import distinct_counts, hashed_bow, tokenize
 
 

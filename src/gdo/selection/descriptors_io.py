@@ -51,7 +51,6 @@ A row whose value is not a number raises :class:`DescriptorError` naming file, l
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path

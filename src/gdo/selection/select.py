@@ -40,7 +40,8 @@ from gdo.selection.budget import _F, auto_budget, largest_remainder
 from gdo.selection.descriptors_io import Descriptors, read_descriptors
 from gdo.selection.goal import Goal, load_goal
 from gdo.selection.presets import get_preset
-from gdo.selection.score import candidate_scores, compute_fields, descriptor_terms
+from gdo.descriptors.fields import compute_fields
+from gdo.selection.score import candidate_scores, descriptor_terms
 from gdo.selection import paper as _paper
 from gdo.text import dedup_text, exact_pair_ids
 
