@@ -39,6 +39,7 @@ _CHUNK_STRINGS = 1 << 16
 _CHUNK_BYTES = 1 << 22
 _THREADS = min(2, os.cpu_count() or 1)  # tokenize: chunks run on this many threads
 _BOUND_BLOCK = 1 << 15  # texts per flag table in _distinct (16 MiB)
+_KEY_BLOCK = 1 << 17  # texts per packed (text, hash) key block in _distinct: the 17 index bits
 
 
 @dataclass
@@ -124,17 +125,22 @@ def _distinct(par: np.ndarray, h: np.ndarray, n: int, need_below: float | None) 
         sel = ~ok
         sel_tokens = sel[par]
     p, hh = (par, h) if sel_tokens is None else (par[sel_tokens], h[sel_tokens])
-    # (text, hash) pairs sorted by text then full 64-bit hash: distinct = changes of either. No
-    # packed key: packing the text index into the high bits wraps once n exceeds the field
-    # (issue 12 item 11: 2**17 texts for a 47-bit shift).
-    o = np.lexsort((hh, p))
-    ps, hs_ = p[o], hh[o]
-    new = np.empty(ps.size, dtype=bool)
-    if ps.size:
+    # key = (text index within a block of 2**17 texts) << 47 | (hash >> 17), sorted per block: the
+    # text part never wraps (issue 12 item 11: one packed key over more than 2**17 texts did, and
+    # distinct counts landed on the wrong rows); within a text, two different tokens merge only if
+    # their 64-bit hashes agree on the top 47 bits
+    exact = np.zeros(n, dtype=np.int64)
+    for b0 in range(0, max(n, 1), _KEY_BLOCK):
+        t0, t1 = np.searchsorted(p, [b0, b0 + _KEY_BLOCK])
+        if t0 == t1:
+            continue
+        key = ((p[t0:t1] - b0).astype(np.uint64) << np.uint64(47)) | (hh[t0:t1] >> np.uint64(17))
+        key.sort()
+        new = np.empty(key.size, dtype=bool)
         new[0] = True
-        np.not_equal(hs_[1:], hs_[:-1], out=new[1:])
-        new[1:] |= ps[1:] != ps[:-1]
-    exact = np.bincount(ps[new].astype(np.int64), minlength=n)
+        np.not_equal(key[1:], key[:-1], out=new[1:])
+        cnt = np.bincount((key[new] >> np.uint64(47)).astype(np.int64), minlength=min(_KEY_BLOCK, n - b0))
+        exact[b0:b0 + cnt.size] = cnt
     if sel_tokens is None:
         return exact.astype(np.int64)
     out[sel] = exact[sel]
