@@ -311,6 +311,8 @@ def run_release(release: Path, fixture: Path, case: dict, python: str = sys.exec
 def _load_make_pool():
     import importlib.util
 
+    if "make_pool" in sys.modules:  # one module object: its functions are pickled by name
+        return sys.modules["make_pool"]
     spec = importlib.util.spec_from_file_location("make_pool", Path(__file__).resolve().parent / "make_pool.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules["make_pool"] = mod

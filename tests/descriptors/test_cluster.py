@@ -104,10 +104,12 @@ def test_same_clusters_from_parquet_and_from_release_shards(tmp_path, mode):
     from gdo.selection.descriptors_io import _list_matrix, read_descriptors
 
     repo = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("make_pool", repo / "benchmarks" / "make_pool.py")
-    mp = importlib.util.module_from_spec(spec)
-    sys.modules["make_pool"] = mp
-    spec.loader.exec_module(mp)
+    mp = sys.modules.get("make_pool")  # one module object (its functions are pickled by name)
+    if mp is None:
+        spec = importlib.util.spec_from_file_location("make_pool", repo / "benchmarks" / "make_pool.py")
+        mp = importlib.util.module_from_spec(spec)
+        sys.modules["make_pool"] = mp
+        spec.loader.exec_module(mp)
     mp.generate(600, tmp_path, seed=1, forms=("raw",), workers=1)
     shards = tmp_path / mp.SHARD_DIR
     from_shards = read_descriptors(shards, mode=mode)
