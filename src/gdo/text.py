@@ -381,6 +381,39 @@ def dedup_text(texts, mode: str = "default") -> pa.Array:
     """
     arr = _large(texts)
     if mode == "paper":
-        arr = pc.replace_substring_regex(arr, _PY_WHITESPACE, " ")
-        return pc.utf8_trim(arr, characters=" ")
+        need = _may_need_ws_norm(arr)
+        if not need.any():
+            return arr
+        idx = np.flatnonzero(need)
+        sub = pc.utf8_trim(pc.replace_substring_regex(arr.take(pa.array(idx)), _PY_WHITESPACE, " "), characters=" ")
+        out = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+        out[idx] = np.asarray(sub.to_numpy(zero_copy_only=False), dtype=object)
+        return pa.array(out, pa.large_string())
     return pc.utf8_trim_whitespace(arr)
+
+
+#: Lead bytes of every whitespace character _PY_WHITESPACE names, besides the space itself.
+_WS_BYTES = np.zeros(256, dtype=bool)
+_WS_BYTES[[9, 10, 11, 12, 13, 28, 29, 30, 31, 0xC2, 0xE1, 0xE2, 0xE3]] = True
+
+
+def _may_need_ws_norm(arr: pa.Array) -> np.ndarray:
+    """bool (N,): strings that may change under whitespace normalisation (a whitespace byte other
+    than the space, a UTF-8 lead byte of a non-ASCII space, two spaces in a row, or a space at an
+    end); the others are already normal. A superset, checked on the raw bytes with numpy."""
+    offs, data = _buffers(arr)
+    n = len(arr)
+    if n == 0 or data.size == 0:
+        return np.zeros(n, dtype=bool)
+    base = int(offs[0])
+    d = data[base:int(offs[-1])]
+    o = offs - base
+    flag = _WS_BYTES[d]
+    sp = d == 32
+    flag[1:] |= sp[1:] & sp[:-1]
+    c = np.concatenate([[0], np.cumsum(flag, dtype=np.int64)])
+    need = (c[o[1:]] - c[o[:-1]]) > 0
+    ln = o[1:] - o[:-1]
+    nz = ln > 0
+    need[nz] |= sp[o[:-1][nz]] | sp[o[1:][nz] - 1]
+    return need
