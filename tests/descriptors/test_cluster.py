@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gdo.descriptors.cluster import build_features, cluster, default_k
+from gdo.descriptors.cluster import build_features, cluster, cluster_descriptors, cluster_k, default_k
 
 
-def test_default_k_rule():
-    assert default_k(0) == 0
-    assert default_k(1) == 1
-    assert default_k(2) == 2
-    assert default_k(3) == 2
-    assert default_k(200) == 10
-    assert default_k(10**9) == 4096
+def test_k_rule_of_each_mode_by_hand():
+    """Hand-computed values of the documented rules (not a release comparison: that is
+    tests/selection/test_release_equivalence.py::test_raw_shards_in_paper_mode_are_the_release_merge)."""
+    assert [default_k(n) for n in (0, 1, 2, 3, 200, 100_000, 10**9)] == [0, 1, 2, 2, 10, 224, 4096]
+    assert [cluster_k(n, "default") for n in (0, 200, 100_000)] == [0, 10, 224]
+    # paper: the release's min(max(2, 4096), N)
+    assert [cluster_k(n, "paper") for n in (0, 1, 2, 3000, 4096, 6000, 10**9)] == [0, 1, 2, 3000, 4096, 4096, 4096]
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5])
@@ -60,10 +60,12 @@ def test_rep_discriminates_default_vs_paper():
     assert np.median(rep) == pytest.approx(np.exp(-1), abs=0.02)  # median distance -> exp(-1)
     assert rep[200:].mean() < rep[:200].mean()
     assert rep.std() > 0.05
-    _, rep_paper, _, info_p = cluster(feats, seed=42, mode="paper")
-    d = -np.log(rep_paper)  # paper: exp(-raw distance); default: exp(-distance / median distance)
-    assert info_p["scale"] == 1.0
-    assert np.allclose(rep, np.exp(-d / info["scale"]))
+    # paper: the release's k = min(4096, N): each of these 205 rows is its own centre
+    _, rep_paper, _, info_p = cluster(build_features([x], mode="paper"), seed=42, mode="paper")
+    assert info_p["k"] == 205 and info_p["scale"] == 1.0 and np.all(rep_paper == 1.0)
+    # with fewer clusters, paper's rep is exp(-raw distance): far rows (outliers) get ~0
+    cid_p, rep_p, _, _ = cluster(build_features([x], mode="paper"), k=10, seed=42, mode="paper")
+    assert rep_p[200:].max() < 1e-3 < np.median(rep_p[:200])
     with pytest.raises(ValueError):
         cluster(feats, mode="nope")
 
@@ -84,3 +86,49 @@ def test_nan_filled_with_median_and_bad_blocks():
         build_features([np.zeros((3, 2)), np.zeros((4, 2))])
     with pytest.raises(ValueError):
         build_features([None])
+
+
+@pytest.mark.parametrize("mode", ["default", "paper"])
+def test_same_clusters_from_parquet_and_from_release_shards(tmp_path, mode):
+    """Issue 11: one clustering code path. The same pool's descriptors, as a descriptors.parquet whose
+    cluster columns ``gdo profile``'s entry point computed (cluster_descriptors on the text and
+    visual features) and as the release's raw shards (read by the selection-side adapter), give
+    the same cluster_rep in both modes."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gdo.selection.descriptors_io import _list_matrix, read_descriptors
+
+    repo = Path(__file__).resolve().parents[2]
+    mp = sys.modules.get("make_pool")  # one module object (its functions are pickled by name)
+    if mp is None:
+        spec = importlib.util.spec_from_file_location("make_pool", repo / "benchmarks" / "make_pool.py")
+        mp = importlib.util.module_from_spec(spec)
+        sys.modules["make_pool"] = mp
+        spec.loader.exec_module(mp)
+    mp.generate(600, tmp_path, seed=1, forms=("raw",), workers=1)
+    shards = tmp_path / mp.SHARD_DIR
+    from_shards = read_descriptors(shards, mode=mode)
+    t = from_shards.table
+
+    def f(c):
+        return np.asarray(t[c].to_numpy(zero_copy_only=False), dtype=np.float64)
+
+    # the profile side: its entry point on the same features (profile passes its embeddings)
+    cid, rep, hard, info = cluster_descriptors(_list_matrix(t["text_feat"]), _list_matrix(t["vis_feat"]),
+                                               f("tnc"), f("amm"), f("frame_diversity"), f("ppl"), f("vds"),
+                                               seed=42, mode=mode)
+    cols = {"uid": t["uid"], "cluster_id": pa.array(cid), "cluster_rep": pa.array(rep), "cluster_hard": pa.array(hard)}
+    for c in ("tnc", "amm", "frame_diversity", "ppl", "vds", "loss_video", "loss_blind", "sc"):
+        cols[c] = t[c]
+    pq.write_table(pa.table(cols), tmp_path / "descriptors.parquet")
+    from_parquet = read_descriptors(tmp_path / "descriptors.parquet", mode=mode)
+    a = from_shards.table["cluster_rep"].to_numpy()
+    b = from_parquet.table["cluster_rep"].to_numpy()
+    assert from_shards.info["cluster"]["k"] == info["k"] == cluster_k(600, mode)
+    assert np.array_equal(a, b)
+    assert 0 < a.min() <= a.max() <= 1.0

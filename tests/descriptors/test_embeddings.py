@@ -33,7 +33,8 @@ def test_hashing_encoder_stable_across_processes():
     code = ("import numpy as np,sys; from gdo.descriptors.embeddings import hashing_text_embeddings as h;"
             "sys.stdout.write(h(['first then after','a cat on a mat']).tobytes().hex())")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={"PYTHONHASHSEED": "123", "PATH": ""}).stdout
+                           env={"PYTHONHASHSEED": "123", "PATH": "",
+                                "PYTHONPATH": __import__("os").environ.get("PYTHONPATH", "")}).stdout
     assert bytes.fromhex(other) == here.tobytes()
     assert np.allclose(np.linalg.norm(here, axis=1), 1.0)
 

@@ -121,28 +121,74 @@ def test_batched_losses_equal_single(tiny_model, items, scorer):
     np.testing.assert_allclose(lvp, lv[perm], rtol=0, atol=1e-5)
 
 
-def test_loss_matches_unbatched_reference(items, scorer):
-    """Independent computation the release's way: prompt processed separately to find the mask."""
-    import torch.nn.functional as F
+def _release_loss(scorer, it):
+    """The release's loss (extract_six_metrics.py compute_loss): prompt = the user turn rendered
+    with the generation prompt, full = the whole conversation rendered by the chat template,
+    labels = every token of full after the prompt's length; the model's own mean cross-entropy."""
+    from PIL import Image
 
     proc, model = scorer.processor, scorer.model
-    for it in (items[0], items[2], items[3]):
-        msgs = scorer._messages(it, visual=True)
-        prompt = proc.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-        full = prompt + it.answer + "<|im_end|>"
-        imgs = list(it.images) + ([] if it.video is None else [f for f in it.video])
-        from PIL import Image
+    imgs = list(it.images) + ([] if it.video is None else [f for f in it.video])
+    imgs = [im if isinstance(im, Image.Image) else Image.fromarray(im) for im in imgs]
+    user = [{"role": "user", "content": [{"type": "image"} for _ in imgs] + [{"type": "text", "text": it.question}]}]
+    full_msgs = user + [{"role": "assistant", "content": [{"type": "text", "text": it.answer}]}]
+    prompt = proc.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
+    full = proc.apply_chat_template(full_msgs, tokenize=False, add_generation_prompt=False)
+    enc_p = proc(text=[prompt], images=imgs or None, return_tensors="pt")
+    enc_f = proc(text=[full], images=imgs or None, return_tensors="pt")
+    labels = enc_f["input_ids"].clone()
+    labels[:, : enc_p["input_ids"].shape[1]] = -100
+    with torch.no_grad():
+        out = model(**enc_f, labels=labels)
+    n_tokens = int((labels[:, 1:] != -100).sum())
+    return float(out.loss), full, n_tokens
 
-        imgs = [im if isinstance(im, Image.Image) else Image.fromarray(im) for im in imgs]
-        enc_p = proc(text=[prompt], images=imgs, return_tensors="pt")
-        enc_f = proc(text=[full], images=imgs, return_tensors="pt")
-        n_prompt = enc_p["input_ids"].shape[1]
-        with torch.no_grad():
-            logits = model(**enc_f).logits[0].float()
-        ids = enc_f["input_ids"][0]
-        ce = F.cross_entropy(logits[n_prompt - 1:-1], ids[n_prompt:])
-        lv, _ = scorer.losses([it])
-        assert lv[0] == pytest.approx(float(ce), abs=1e-5)
+
+def test_paper_loss_is_the_release_loss(items, tiny_model):
+    """Issue 12 item 8: paper mode's loss covers exactly the release's label tokens (the answer,
+    <|im_end|> and the newline after it), computed here the release's way, not gdo's."""
+    paper = VLMScorer(tiny_model, device="cpu", batch_size=3, seed=7, mode="paper")
+    for it in (items[0], items[2], items[4]):  # one image, two images, text only
+        ref, full, _ = _release_loss(paper, it)
+        assert full.endswith("<|im_end|>\n")
+        lv, _ = paper.losses([it])
+        assert lv[0] == pytest.approx(ref, abs=1e-5)
+
+
+def test_default_loss_drops_the_newline_after_the_end_marker(items, scorer, tiny_model):
+    """Default mode scores the answer and its end-of-turn marker only: one token fewer than the
+    release's labels (the trailing newline), computed independently from the full rendering."""
+    import torch.nn.functional as F
+    from PIL import Image
+
+    proc, model = scorer.processor, scorer.model
+    it = items[0]
+    _, full, n_release = _release_loss(scorer, it)
+    imgs = [im if isinstance(im, Image.Image) else Image.fromarray(im) for im in it.images]
+    trimmed = full.rstrip()
+    enc_f = proc(text=[trimmed], images=imgs, return_tensors="pt")
+    ids = enc_f["input_ids"][0]
+    n_ans = n_release - 1
+    with torch.no_grad():
+        logits = model(**enc_f).logits[0].float()
+    ce = F.cross_entropy(logits[len(ids) - n_ans - 1:-1], ids[len(ids) - n_ans:])
+    lv, _ = scorer.losses([it])
+    assert lv[0] == pytest.approx(float(ce), abs=1e-5)
+
+
+def test_paper_judge_prompt_parse_and_sc_words():
+    """Issue 12 item 8: the release's judge prompt, casing and parse; SC with ASCII word characters."""
+    from gdo.models.hf import PAPER_JUDGE_PROMPT, paper_question_key, parse_judge_paper
+
+    assert PAPER_JUDGE_PROMPT.format(question="Q") == (
+        "Decide if the question requires temporal reasoning over multiple frames.\n"
+        "Answer only one word: Temporal or Static.\nQuestion: Q")
+    assert paper_question_key("  What  HAPPENS\tnext? ") == "What HAPPENS next?"
+    assert parse_judge_paper(" Static, not temporal") == 1.0  # the release tests "temporal" first
+    assert parse_judge_paper("STATIC.") == 0.0 and parse_judge_paper("maybe") == 0.5
+    # "naïve" is two ASCII words (na, ve) for the release, one word for default mode
+    assert jaccard_consistency(["naïve", "na ve"], ascii_words=True) == 1.0
+    assert jaccard_consistency(["naïve", "na ve"]) == 0.0
 
 
 def test_answer_loss_tensor_is_differentiable(items, scorer):
@@ -214,9 +260,9 @@ def test_self_consistency_uses_five_samples(tiny_model, items, monkeypatch):
     seen = []
     real = hf.jaccard_consistency
 
-    def spy(texts):
+    def spy(texts, **kw):
         seen.append(list(texts))
-        return real(texts)
+        return real(texts, **kw)
 
     monkeypatch.setattr(hf, "jaccard_consistency", spy)
     sc = s.self_consistency(items[:3])

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gdo.schema import DESCRIPTOR_COLUMNS
+from gdo.descriptors.cluster import default_k
 from gdo.selection.descriptors_io import DescriptorError, compute_clusters, detect_form, read_descriptors
 from gdo.selection.synthetic import make_candidates, make_descriptors
 
@@ -97,20 +98,22 @@ def test_raw_shards_compute_cluster_and_quality(tmp_path, pool):
     rep = D.table["cluster_rep"].to_numpy()
     hard = D.table["cluster_hard"].to_numpy()
     assert np.all((rep > 0) & (rep <= 1)) and np.allclose(rep + hard, 1.0)
-    assert D.info["cluster"]["k"] == math.ceil(len(rows) / 20)
+    assert D.info["cluster"]["k"] == default_k(len(rows))   # default mode's k rule (descriptors/cluster.py)
     D2 = read_descriptors(shard_dir, candidates=c)
     assert np.array_equal(D2.table["cluster_rep"].to_numpy(), rep)     # deterministic
     Dp = read_descriptors(shard_dir, candidates=c, mode="paper")
     assert not Dp.info["cluster"]["scaled"]
-    # unscaled features: raw PPL dominates, so distances are much larger than with scaled features
-    assert np.median(Dp.table["cluster_rep"].to_numpy()) < np.median(rep)
+    # the release's k = min(4096, N): on a pool of at most 4096 rows every row is its own centre
+    assert len(rows) <= 4096 and Dp.info["cluster"]["k"] == len(rows)
+    assert np.all(Dp.table["cluster_rep"].to_numpy() == 1.0)
 
 
 def test_compute_clusters_identical_rows_have_rep_one():
     t = pa.table({"uid": [f"u{i}" for i in range(40)], **{k: pa.array(np.ones(40)) for k in
                   ("tnc", "tnc_judge", "amm", "frame_diversity", "ppl", "vds", "loss_video", "loss_blind")}})
     rep, hard, info = compute_clusters(t, None, k=3)
-    assert np.allclose(rep, 1.0) and np.allclose(hard, 0.0) and info["k"] == 3
+    # default mode caps k at the number of distinct feature rows: one cluster, every row on its centre
+    assert np.allclose(rep, 1.0) and np.allclose(hard, 0.0) and info["k"] == 1
 
 
 def test_table_input_with_release_names(pool):
@@ -119,21 +122,3 @@ def test_table_input_with_release_names(pool):
     D = read_descriptors(d, candidates=c)
     assert D.form == "table" and D.table.column_names[0] == "uid"
     assert D.info["duplicate_uids"] == 0
-
-
-def test_kmeans_fit_and_assign():
-    from gdo.selection import kmeans as K
-
-    rng = np.random.default_rng(0)
-    centres = rng.random((60, 12)).astype(np.float32) * 10
-    X = (centres[rng.integers(0, 60, 6000)] + 0.05 * rng.normal(size=(6000, 12))).astype(np.float32)
-    C, info = K.fit(X, 600, seed=3)
-    C2, _ = K.fit(X, 600, seed=3)
-    assert np.array_equal(C, C2) and C.shape == (600, 12) and info["fit_rows"] == 6000
-    lab, d = K.assign(X, C, seed=3)                      # coarse-quantizer search (k >= 512)
-    le, de = K.exact_assign(X, C)
-    assert np.mean(lab == le) > 0.97
-    assert np.all(d >= np.sqrt(de) - 1e-4) and np.mean(d) <= 1.02 * np.mean(np.sqrt(de)) + 1e-6
-    small, ds = K.assign(X, C[:50])                      # exact below 512 centres
-    le2, de2 = K.exact_assign(X, C[:50])
-    assert np.array_equal(small, le2) and np.allclose(ds, np.sqrt(de2), atol=1e-4)

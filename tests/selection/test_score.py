@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gdo.selection.score import (FIELD_NAMES, candidate_scores, compute_fields, descriptor_terms,
-                                 descriptor_z_stats, quality_score, z_stats, zscore)
-from gdo.selection.text import distinct_counts, hashed_bow, tokenize
+from gdo.descriptors.fields import FIELD_NAMES, compute_fields
+from gdo.descriptors.quality import quality_score, z_stats, zscore
+from gdo.selection.score import candidate_scores, descriptor_terms, descriptor_z_stats
+from gdo.text import distinct_counts, hashed_bow, tokenize
 
 
 def py_tokens(s):
@@ -31,6 +32,34 @@ def test_tokenize_matches_python_word_regex(texts):
     want_d = [len({t.lower() for t in py_tokens(s)}) for s in texts]
     assert distinct_counts(tok, len(texts)).tolist() == want_d
     assert tokenize(texts, distinct=True).distinct.tolist() == want_d
+
+
+def release_tokens(s):
+    """The release's word rule (build_pair.py: ``re.findall(r"[A-Za-z0-9_]+", text.lower())``)."""
+    return re.findall(r"[A-Za-z0-9_]+", (s or "").lower())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(list("aAbZ_ 0.,!\n\té日ß’-İ\u212aK")),
+                                             max_size=40)), max_size=30))
+def test_ascii_words_match_the_release_word_rule(texts):
+    tok = tokenize(texts, distinct=True, ascii_words=True)
+    assert tok.counts.tolist() == [len(release_tokens(s)) for s in texts]
+    assert tok.distinct.tolist() == [len(set(release_tokens(s))) for s in texts]
+
+
+def test_distinct_counts_above_the_old_index_limit():
+    """Issue 12 item 11: more than 2**17 non-ASCII texts in one call (the old packed key wrapped)."""
+    n = 140_000
+    texts = [f"café café café café w{i}" for i in range(n)]
+    want_distinct = [len({t.lower() for t in py_tokens(s)}) for s in texts[:3]]
+    assert want_distinct == [2, 2, 2]
+    for need_below in (None, 0.55):
+        tok = tokenize(texts, distinct=True, need_below=need_below)
+        assert tok.counts.min() == tok.counts.max() == 5
+        assert int((tok.distinct != 2).sum()) == 0
+    tok = tokenize(texts, hashes=True)
+    assert int((distinct_counts(tok, n) != 2).sum()) == 0
 
 
 def test_token_hashes_stable_and_case_insensitive():
@@ -185,7 +214,7 @@ def test_distinct_with_threshold_gives_the_same_penalty(texts):
 
 
 def test_long_tokens_and_chunks(monkeypatch):
-    import gdo.selection.text as T
+    import gdo.text as T
 
     monkeypatch.setattr(T, "_CHUNK_STRINGS", 3)
     monkeypatch.setattr(T, "_CHUNK_BYTES", 16)

@@ -58,7 +58,9 @@ def test_100k_each_preset_meets_its_constraints(pool100k, preset):
     assert res.score[res.gdo_idx].mean() > res.score[res.baseline_idx].mean()
 
 
-def test_100k_paper_mode_reproduces_release_arithmetic(pool100k):
+def test_100k_paper_mode_float_arithmetic_and_kept_flaws(pool100k):
+    """Paper mode's documented arithmetic and flaws (GDO_METHOD.md section 7) on a 100k pool. The
+    comparison with the release's own output is tests/selection/test_release_equivalence.py."""
     c, d = pool100k
     res = select(c, d, preset="temp_plus", mode="paper")
     r = res.report
@@ -149,8 +151,13 @@ def test_ablations_change_scores(pool100k):
         ab = select(c, d, preset="temp_plus", budget=200, **{flag: True})
         assert ab.report["ablations"][flag] is True
         assert not np.allclose(ab.score, full.score)
+    # --no-vds drops only the score term; the budget's VDS adjustment has its own switch (issue 12
+    # item 10, as the release's --disable-score-vds / --disable-vds3-budget)
     nv = select(c, d, preset="temp_plus", **{"no_vds": True}).report
-    assert not nv["budget"]["vds"]["applied"]
+    assert nv["budget"]["vds"]["applied"]
+    nb = select(c, d, preset="temp_plus", **{"no_vds_budget": True}).report
+    assert not nb["budget"]["vds"]["applied"]
+    assert nb["ablations"]["no_vds_budget"] is True
 
 
 def test_select_input_errors(pool100k):

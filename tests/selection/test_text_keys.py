@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pyarrow as pa
 
-from gdo.selection.text import exact_pair_ids, string_sketch
+from gdo.text import exact_pair_ids, string_sketch
 
 
 def _same_partition(ids, keys):
@@ -49,7 +49,7 @@ def test_random_texts_nulls_slices_and_unicode():
 
 
 def test_tokenize_threads_and_chunks_do_not_change_results(monkeypatch):
-    from gdo.selection import text as T
+    import gdo.text as T
 
     rnd = random.Random(3)
     words = ["the", "The", "cat", "sat", "on", "a", "mat", "x" * 20, "éte", "día", "_", "42"]

@@ -31,6 +31,8 @@ def register(app: typer.Typer) -> None:
         no_vds: bool = typer.Option(False, "--no-vds", help="Ablation: drop the VDS term."),
         no_ppl: bool = typer.Option(False, "--no-ppl", help="Ablation: drop the PPL-like (naturalness) term."),
         no_sc: bool = typer.Option(False, "--no-sc", help="Ablation: drop the SC/quality term."),
+        no_vds_budget: bool = typer.Option(False, "--no-vds-budget",
+                                           help="Ablation: no VDS adjustment of the auto budget (--no-vds keeps it)."),
         media_root: Optional[Path] = typer.Option(None, "--media-root", help="As in `gdo ingest` (media are never opened)."),
         format: Optional[str] = typer.Option(None, "--format", help="Force a row format (as in `gdo ingest`)."),
         workers: int = typer.Option(0, "--workers", min=0,
@@ -77,7 +79,7 @@ def register(app: typer.Typer) -> None:
             res = run_select(pools, descriptors, out, preset=preset, goal=goal, candidates=cands,
                              ingest_rejects=rejects, mode=mode, seed=seed, budget=bud, baseline_mult=baseline_mult,
                              allow_random_fill=allow_random_fill, no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc,
-                             media_root=str(media_root) if media_root else None, fmt=format, workers=workers)
+                             no_vds_budget=no_vds_budget, media_root=str(media_root) if media_root else None, fmt=format, workers=workers)
         except (SelectionError, GoalError, DescriptorError, KeyError, FileNotFoundError) as e:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
             typer.echo(f"error: {msg}", err=True)

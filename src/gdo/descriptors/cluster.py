@@ -1,4 +1,22 @@
-"""Cluster representativeness (GDO_METHOD.md 3.6), with the release's flaws fixed (section 7).
+"""Cluster representativeness (GDO_METHOD.md 3.6): the one owner of clustering.
+
+Every cluster column gdo uses comes from here: ``gdo profile`` (its embeddings) and
+``gdo select`` on the release's raw shards (their ``text_feat`` / ``vis_feat``, through the adapter
+in :mod:`gdo.selection.descriptors_io`) build their blocks with :func:`scalar_block` /
+:func:`build_features` and call :func:`cluster`. One k rule per mode (:func:`cluster_k`):
+
+* ``paper``: k = min(4096, N) (at least 2), the release's ``merge_metrics.py``: features unscaled
+  (missing values 0, float32), scikit-learn ``MiniBatchKMeans`` (``random_state=seed``,
+  ``batch_size=8192``, ``reassignment_ratio=0.01``) initialised by ``partial_fit`` on the first k
+  rows and updated by ``partial_fit`` on each following block of 8192 rows in file order; every
+  row is then assigned to its nearest centre and cluster_rep = exp(-distance) (float32
+  distance). With k = N on a pool of at most 4096 rows every row is its own centre (rep = 1), as
+  in the release.
+* ``default``: the flaws of section 7 fixed, as described below; k = round(sqrt(N/2)) (at least 2,
+  at most 4096): about sqrt(N/2) rows per cluster, the usual rule of thumb, so that a cluster is
+  large enough for its centre to mean something at any pool size (N = 100k gives k = 224, the
+  paper's 4.5M-candidate pool about 1500) while k grows with the pool; the paper's fixed 4096
+  would give clusters of one or two rows on small pools, where every row is representative.
 
 Feature vector per candidate, in three blocks, each scaled so no block dominates:
 
@@ -38,6 +56,44 @@ def default_k(n: int) -> int:
     return int(min(n, 4096, max(2, round(math.sqrt(n / 2)))))
 
 
+#: The release's cluster count and streaming block size (merge_metrics.py ``--cluster-k``,
+#: ``--cluster-batch-size``).
+PAPER_K = 4096
+PAPER_BATCH = 8192
+
+
+def cluster_k(n: int, mode: str = "default") -> int:
+    """k for ``n`` rows: ``paper`` min(4096, n) (the release: min(max(2, 4096), n)); ``default``
+    :func:`default_k`. 0 for an empty pool."""
+    if n <= 0:
+        return 0
+    if mode == "paper":
+        return int(min(max(2, PAPER_K), n))
+    return default_k(n)
+
+
+def scalar_block(tnc, amm, frame_diversity, ppl=None, vds=None, mode: str = "default") -> np.ndarray:
+    """The scalar feature block, float64 (N, 3..5): tnc, amm, frame diversity, then PPL and VDS.
+
+    ``paper``: the release's columns as they are (raw PPL; missing values 0 later, in
+    :func:`build_features`). ``default``: ln(PPL) instead of PPL (PPL spans orders of magnitude),
+    and PPL / VDS only when some row has a value (a pool without model descriptors clusters on the
+    other features). Arrays of shape (N,), NaN = missing; None = column absent.
+    """
+    cols = [np.asarray(tnc, np.float64), np.asarray(amm, np.float64), np.asarray(frame_diversity, np.float64)]
+    n = cols[0].shape[0]
+    if mode == "paper":
+        cols.append(np.full(n, np.nan) if ppl is None else np.asarray(ppl, np.float64))
+        cols.append(np.full(n, np.nan) if vds is None else np.asarray(vds, np.float64))
+    else:
+        if ppl is not None and np.isfinite(ppl).any():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cols.append(np.log(np.clip(np.asarray(ppl, np.float64), 1e-12, None)))
+        if vds is not None and np.isfinite(vds).any():
+            cols.append(np.asarray(vds, np.float64))
+    return np.stack(cols, axis=1)
+
+
 def _standardise(x: np.ndarray) -> np.ndarray:
     """float32 copy of ``x`` (N, d): NaN -> column median, then (x - mean) / std (std 0 -> 1)."""
     x = np.asarray(x)
@@ -61,8 +117,11 @@ def _standardise(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def build_features(blocks: Sequence[np.ndarray | None]) -> np.ndarray:
+def build_features(blocks: Sequence[np.ndarray | None], mode: str = "default") -> np.ndarray:
     """Concatenate standardised, block-scaled feature blocks (see module doc).
+
+    ``mode="paper"``: the release's features: the blocks as they are, missing (NaN, inf) values 0,
+    float32, no scaling.
 
     Args:
         blocks: arrays of shape (N, d_b) or (N,); None entries are skipped. NaN = missing.
@@ -77,6 +136,15 @@ def build_features(blocks: Sequence[np.ndarray | None]) -> np.ndarray:
     n = None
     for b in blocks:
         if b is None:
+            continue
+        if mode == "paper":
+            z = np.asarray(b, dtype=np.float64)
+            z = np.nan_to_num(z[:, None] if z.ndim == 1 else z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+            if n is None:
+                n = z.shape[0]
+            elif z.shape[0] != n:
+                raise ValueError(f"feature blocks have different row counts: {n} vs {z.shape[0]}")
+            parts.append(z)
             continue
         z = _standardise(b)
         if n is None:
@@ -95,10 +163,12 @@ def cluster(features: np.ndarray, k: int | None = None, seed: int = 42, mode: st
     """Cluster candidates and score representativeness (GDO_METHOD.md 3.6).
 
     Args:
-        features: float (N, D) from :func:`build_features`.
-        k: clusters (None: :func:`default_k`); capped at the number of distinct rows.
+        features: float (N, D) from :func:`build_features` (with the same ``mode``).
+        k: clusters (None: :func:`cluster_k` of the mode); default mode caps it at the number of
+            distinct rows.
         seed: random_state of the sample and of k-means.
-        mode: "default" (exp(-d/median d)) or "paper" (exp(-d)).
+        mode: "default" (exp(-d/median d)) or "paper" (the release's streaming fit and exp(-d),
+            module docstring).
         batch: rows per assignment batch.
 
     Returns:
@@ -116,6 +186,8 @@ def cluster(features: np.ndarray, k: int | None = None, seed: int = 42, mode: st
         return (np.zeros(0, np.int64), np.zeros(0), np.zeros(0), {"k": 0, "scale": 1.0, "sample": 0})
     if k is not None and k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    if mode == "paper":
+        return _release_stream(x, cluster_k(n, "paper") if k is None else min(int(k), n), seed, batch)
     k_eff = min(default_k(n) if k is None else int(k), n)
     if n <= 200_000:  # cap k at the number of distinct rows (only matters for small pools)
         k_eff = min(k_eff, len({row.tobytes() for row in x}))
@@ -156,3 +228,54 @@ def cluster(features: np.ndarray, k: int | None = None, seed: int = 42, mode: st
         scale = scale if scale > 1e-12 else 1.0
     rep = np.exp(-d / scale)
     return labels, rep, 1.0 - rep, {"k": int(k_eff), "scale": scale, "sample": int(sample_n)}
+
+
+def cluster_descriptors(text: np.ndarray | None, visual: np.ndarray | None, tnc, amm, frame_diversity,
+                        ppl=None, vds=None, *, k: int | None = None, seed: int = 42,
+                        mode: str = "default") -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Cluster candidates from their descriptor blocks: the one entry point of ``gdo profile``
+    (text and visual embeddings) and of the release-shard adapter (``text_feat``, ``vis_feat``).
+
+    Blocks in the release's order: text (N, d_t), visual (N, d_v), then :func:`scalar_block` of
+    tnc, amm, frame diversity, PPL, VDS (arrays (N,), NaN = missing); :func:`build_features` and
+    :func:`cluster` with ``mode``'s rules and k (:func:`cluster_k` unless ``k`` is given).
+
+    Returns:
+        As :func:`cluster`; ``info`` also names the scalar columns used (``scalars``).
+    """
+    scal = scalar_block(tnc, amm, frame_diversity, ppl, vds, mode=mode)
+    feats = build_features([text, visual, scal], mode=mode)
+    cid, rep, hard, info = cluster(feats, k=k, seed=seed, mode=mode)
+    info["scalars"] = ["tnc", "amm", "frame_diversity", "ppl", "vds"][: scal.shape[1]]
+    return cid, rep, hard, info
+
+
+def _release_stream(x: np.ndarray, k: int, seed: int, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """The release's merge_metrics.py clustering (module docstring, ``paper``) on float32 ``x``."""
+    from sklearn.cluster import MiniBatchKMeans
+    from threadpoolctl import threadpool_limits
+
+    n = x.shape[0]
+    if n < 2:
+        d = np.zeros(n)
+        return np.zeros(n, np.int64), np.exp(-d), 1.0 - np.exp(-d), {"k": n, "scale": 1.0, "sample": n}
+    k = max(2, min(k, n))
+    km = MiniBatchKMeans(n_clusters=k, random_state=seed, batch_size=PAPER_BATCH, n_init=3, reassignment_ratio=0.01)
+    with threadpool_limits(limits=1, user_api="blas"):
+        km.partial_fit(x[:k])
+        for s in range(k, n, PAPER_BATCH):
+            km.partial_fit(x[s:s + PAPER_BATCH])
+        centres = km.cluster_centers_
+        labels = np.empty(n, np.int64)
+        d = np.empty(n)
+        for s in range(0, n, batch):
+            xb = x[s:s + batch]
+            lab = km.predict(xb)
+            labels[s:s + batch] = lab
+            diff = xb - centres[lab]
+            norm = np.linalg.norm
+            # one float32 norm per row, as the release computes it (a row-wise reduction rounds
+            # differently from the vector norm's dot product)
+            d[s:s + batch] = [float(norm(r)) for r in diff]
+    rep = np.exp(-d)
+    return labels, rep, 1.0 - rep, {"k": int(k), "scale": 1.0, "sample": int(n), "fit": "release_stream"}

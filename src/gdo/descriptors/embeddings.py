@@ -23,12 +23,9 @@ frames, L2-normalised); nothing is downloaded (``local_files_only``).
 from __future__ import annotations
 
 import os
-import re
 from typing import Sequence
 
 import numpy as np
-
-from gdo.utils.hashing import stable_int
 
 TEXT_DIM = 384
 VISUAL_DIM = 160
@@ -41,18 +38,29 @@ def text_inputs(questions: Sequence[str], answers: Sequence[str]) -> list[str]:
 
 
 def hashing_text_embeddings(texts: Sequence[str], dim: int = TEXT_DIM) -> np.ndarray:
-    """Weight-free text embedding: signed BLAKE2b feature hashing of word uni/bigrams.
+    """Weight-free text embedding: signed feature hashing of word uni/bigrams.
+
+    Words and their stable 64-bit hashes come from gdo's one tokenizer (:func:`gdo.text.tokenize`,
+    lower-cased Unicode words); a bigram's hash mixes its two word hashes. Feature = hash % dim,
+    sign = bit 32 of the hash. Vectorised (no Python loop per token).
 
     Returns:
         float32 (N, dim), rows L2-normalised (zero rows for texts without words).
     """
-    out = np.zeros((len(texts), dim), dtype=np.float32)
-    for i, t in enumerate(texts):
-        toks = re.findall(r"\w+", (t or "").lower())
-        feats = toks + [a + " " + b for a, b in zip(toks[:-1], toks[1:])]
-        for f in feats:
-            h = stable_int("tok", f)
-            out[i, h % dim] += 1.0 if (h >> 32) & 1 else -1.0
+    from gdo.text import _mix, tokenize
+
+    n = len(texts)
+    tok = tokenize(["" if t is None else str(t) for t in texts], hashes=True)
+    par, h = tok.parent, tok.hashes
+    same = par[1:] == par[:-1] if par.size > 1 else np.zeros(0, dtype=bool)
+    with np.errstate(over="ignore"):
+        a, b = h[:-1][same], h[1:][same]
+        bi = _mix(a ^ ((b << np.uint64(31)) | (b >> np.uint64(33))) ^ np.uint64(0xD6E8FEB86659FD93))
+    rows = np.concatenate([par, par[:-1][same]]) if par.size else np.zeros(0, np.int64)
+    hs = np.concatenate([h, bi]) if par.size else np.zeros(0, np.uint64)
+    col = (hs % np.uint64(dim)).astype(np.int64)
+    sign = np.where((hs >> np.uint64(32)) & np.uint64(1), 1.0, -1.0)
+    out = np.bincount(rows * dim + col, weights=sign, minlength=n * dim).reshape(n, dim).astype(np.float32)
     nrm = np.linalg.norm(out, axis=1, keepdims=True)
     return out / np.where(nrm > 0, nrm, 1.0)
 

@@ -435,7 +435,7 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, descriptors: Seq
         t = time.perf_counter()
         model_id = model_identity(model)
         model_tab = _model_stage(shard_root, cands, str(model), model_id, model_frames or frames, seed, sizes,
-                                 model_batch_size, device, trust_remote_code, progress)
+                                 model_batch_size, device, trust_remote_code, progress, mode=mode)
         timings["model"] = time.perf_counter() - t
 
     # ---- assemble
@@ -540,19 +540,15 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, descriptors: Seq
 
     cluster_info = None
     if "cluster" in groups and n:
-        from gdo.descriptors.cluster import build_features, cluster
+        from gdo.descriptors.cluster import cluster_descriptors
 
         vis = np.zeros((n, visual_dim), np.float32)
         if visual_items is not None:
             has = cand_item >= 0
             vis[has] = visual_items[cand_item[has]]
-        scal = [tnc, amm, div]
-        if model_vals and np.isfinite(model_vals.get("ppl", np.array([np.nan]))).any():
-            scal.append(np.log(np.clip(model_vals["ppl"], 1e-12, None)))
-        if model_vals and np.isfinite(model_vals.get("vds", np.array([np.nan]))).any():
-            scal.append(model_vals["vds"])
-        feats = build_features([text_emb, vis, np.stack(scal, axis=1)])
-        cid, rep, hard, cluster_info = cluster(feats, k=k, seed=seed, mode=mode)
+        mv = model_vals or {}
+        cid, rep, hard, cluster_info = cluster_descriptors(text_emb, vis, tnc, amm, div, mv.get("ppl"), mv.get("vds"),
+                                                           k=k, seed=seed, mode=mode)
         cols["cluster_id"] = cid.tolist()
         cols["cluster_rep"] = rep.tolist()
         cols["cluster_hard"] = hard.tolist()
@@ -645,13 +641,15 @@ def _visual_hf_stage(shard_root, vis_id, path, item_list, frames, sizes, progres
 
 
 def _model_stage(shard_root, cands: pa.Table, model: str, model_id: str, frames: int, seed: int, sizes,
-                 batch_size: int, device: str, trust_remote_code: bool, progress: bool) -> pa.Table:
+                 batch_size: int, device: str, trust_remote_code: bool, progress: bool,
+                 mode: str = "default") -> pa.Table:
     from gdo.models.hf import compute_model_descriptors
 
     schema = pa.schema([("uid", pa.string())] + [(c, pa.string() if c == "model_error" else pa.float64())
                                                   for c in MODEL_COLUMNS])
+    # paper mode's model descriptors differ (issue 12 item 8): its shards get their own config
     store = ShardStore(shard_root, "model", {"version": _MODEL_VERSION, "model": model_id, "frames": frames,
-                                             "seed": seed})
+                                             "seed": seed, **({"mode": "paper"} if mode == "paper" else {})})
     n = cands.num_rows
     idx_parts = chunk(list(range(n)), sizes["model"])
     uids = cands.column("uid").to_pylist()
@@ -663,7 +661,8 @@ def _model_stage(shard_root, cands: pa.Table, model: str, model_id: str, frames:
     def _task(i):
         sub = cands.take(pa.array(idx_parts[i], pa.int64()))
         res = compute_model_descriptors(sub, model, batch_size=batch_size, device=device, seed=seed,
-                                        frames=frames, trust_remote_code=trust_remote_code, progress=False)
+                                        frames=frames, trust_remote_code=trust_remote_code, progress=False,
+                                        mode=mode)
         return pa.table({f.name: (res.column(f.name).cast(f.type) if f.name in res.column_names
                                   else pa.nulls(res.num_rows, f.type)) for f in schema}, schema=schema)
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +55,14 @@ JUDGE_PROMPT = (
     "Answer with one word: Temporal or Static."
 )
 JUDGE_MAX_NEW_TOKENS = 4
+#: The release's judge prompt (extract_six_metrics.py ``tnc_llm``; paper mode): the question as
+#: written (whitespace collapsed, casing kept), greedy, at most 3 new tokens.
+PAPER_JUDGE_PROMPT = (
+    "Decide if the question requires temporal reasoning over multiple frames.\n"
+    "Answer only one word: Temporal or Static.\n"
+    "Question: {question}"
+)
+PAPER_JUDGE_MAX_NEW_TOKENS = 3
 
 #: Model descriptor names accepted by ``compute_model_descriptors``.
 MODEL_DESCRIPTORS = ("vds", "ppl", "sc", "tnc_judge")
@@ -74,7 +81,6 @@ MODEL_DESCRIPTOR_SCHEMA = pa.schema(
     ]
 )
 
-_WORD_RE = re.compile(r"\w+")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -82,13 +88,16 @@ _WORD_RE = re.compile(r"\w+")
 # ----------------------------------------------------------------------------------------------
 
 
-def jaccard_consistency(texts: Sequence[str]) -> float:
+def jaccard_consistency(texts: Sequence[str], *, ascii_words: bool = False) -> float:
     """Mean pairwise Jaccard similarity of the lower-cased word sets of ``texts`` (GDO_METHOD.md 3.5).
 
-    Words are ``\\w+`` runs of the lower-cased text. Two empty word sets count as identical (1.0).
+    Words come from gdo's one tokenizer (:func:`gdo.text.tokenize`): Unicode letter/digit/``_``
+    runs, or with ``ascii_words`` (paper mode) the release's ``[A-Za-z0-9_]+`` runs of the
+    lower-cased text. Two empty word sets count as identical (1.0).
 
     Args:
         texts: at least two strings (the sampled answers).
+        ascii_words: the release's word rule.
 
     Returns:
         A float in [0, 1].
@@ -98,7 +107,12 @@ def jaccard_consistency(texts: Sequence[str]) -> float:
     """
     if len(texts) < 2:
         raise ValueError(f"self-consistency needs at least 2 samples, got {len(texts)}")
-    sets = [set(_WORD_RE.findall(t.lower())) for t in texts]
+    from gdo.text import tokenize
+
+    tok = tokenize(list(texts), hashes=True, ascii_words=ascii_words)
+    sets: list[set] = [set() for _ in texts]
+    for p, h in zip(tok.parent.tolist(), tok.hashes.tolist()):
+        sets[p].add(h)
     sims = []
     for a, b in itertools.combinations(sets, 2):
         union = len(a | b)
@@ -118,6 +132,22 @@ def parse_judge(text: str) -> float:
     if s < 0 or (0 <= t < s):
         return 1.0
     return 0.0
+
+
+def parse_judge_paper(text: str) -> float:
+    """The release's judge parse: 1.0 if the stripped, lower-cased answer contains "temporal",
+    else 0.0 if it contains "static", else 0.5."""
+    low = text.strip().lower()
+    if "temporal" in low:
+        return 1.0
+    if "static" in low:
+        return 0.0
+    return 0.5
+
+
+def paper_question_key(question: str) -> str:
+    """The question the release's judge sees: whitespace runs collapsed, casing kept."""
+    return " ".join(str(question).split())
 
 
 def normalise_question(question: str) -> str:
@@ -288,6 +318,7 @@ class VLMScorer:
         frames: int = 32,
         max_pixels: int | None = None,
         video_mode: str = "auto",
+        mode: str = "default",
     ) -> None:
         import torch
         from transformers import AutoModelForImageTextToText
@@ -296,6 +327,9 @@ class VLMScorer:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if video_mode not in ("auto", "video", "images"):
             raise ValueError(f"video_mode must be auto, video or images, got {video_mode!r}")
+        if mode not in ("default", "paper"):
+            raise ValueError(f"mode must be 'default' or 'paper', not {mode!r}")
+        self.mode = mode
         self.model_path = Path(model_path)
         if not self.model_path.is_dir():
             raise FileNotFoundError(f"model folder not found: {self.model_path}")
@@ -366,7 +400,8 @@ class VLMScorer:
             "max_pixels": self.max_pixels,
             "video_input": "video" if self.use_video else "images",
             "sc": [SC_SAMPLES, SC_TEMPERATURE, SC_TOP_P, SC_MAX_NEW_TOKENS],
-            "judge_prompt": JUDGE_PROMPT,
+            "judge_prompt": PAPER_JUDGE_PROMPT if self.mode == "paper" else JUDGE_PROMPT,
+            "mode": self.mode,
         }
 
     def _messages(self, item: VLMItem, *, visual: bool, text: str | None = None) -> list[dict]:
@@ -398,7 +433,11 @@ class VLMScorer:
         except Exception:  # noqa: BLE001 - templates without assistant rendering
             full = ""
         if full.startswith(prompt) and probe in full:
-            return full[full.index(probe) + len(probe):].rstrip()
+            suffix = full[full.index(probe) + len(probe):]
+            # paper: everything the release's full-conversation rendering puts after the answer,
+            # newline after <|im_end|> included (its labels cover it); default: the end-of-turn
+            # marker without trailing whitespace (the newline is formatting, not a prediction)
+            return suffix if self.mode == "paper" else suffix.rstrip()
         return self.tokenizer.eos_token or ""
 
     def _visual_inputs(self, items: Sequence[VLMItem]) -> dict[str, Any]:
@@ -606,13 +645,15 @@ class VLMScorer:
                 [prompts[i] for i in batch], [items[i] for i in batch], visual=True,
                 sample=True, seed=stable_int(str(self.seed), *keys) % (2**63),
             )
-            return [jaccard_consistency(texts[k * SC_SAMPLES:(k + 1) * SC_SAMPLES]) for k in range(len(batch))]
+            return [jaccard_consistency(texts[k * SC_SAMPLES:(k + 1) * SC_SAMPLES], ascii_words=self.mode == "paper")
+                    for k in range(len(batch))]
 
         res, errs = self._run(items, fn, order)
         self.errors.update(errs)
         return np.array([np.nan if r is None else r for r in res], dtype=np.float64)
 
-    def _generate(self, prompts: list[str], items: list[VLMItem], *, visual: bool, sample: bool, seed: int = 0) -> list[str]:
+    def _generate(self, prompts: list[str], items: list[VLMItem], *, visual: bool, sample: bool, seed: int = 0,
+                  max_new_tokens: int | None = None) -> list[str]:
         import torch
 
         vis = self._visual_inputs(items) if visual else {}
@@ -626,7 +667,8 @@ class VLMScorer:
             kw.update(do_sample=True, temperature=SC_TEMPERATURE, top_p=SC_TOP_P, top_k=0,
                       max_new_tokens=SC_MAX_NEW_TOKENS, num_return_sequences=SC_SAMPLES)
         else:
-            kw.update(do_sample=False, max_new_tokens=JUDGE_MAX_NEW_TOKENS, temperature=None, top_p=None, top_k=None)
+            kw.update(do_sample=False, max_new_tokens=max_new_tokens or JUDGE_MAX_NEW_TOKENS, temperature=None,
+                      top_p=None, top_k=None)
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.inference_mode():
             torch.manual_seed(seed)
@@ -659,7 +701,8 @@ class VLMScorer:
             float64 array (n,); NaN where the judge call failed (``self.errors``).
         """
         self.errors = {}
-        keys = [normalise_question(q) for q in questions]
+        paper = self.mode == "paper"
+        keys = [paper_question_key(q) if paper else normalise_question(q) for q in questions]
         todo: list[str] = []
         seen: set[str] = set()
         for k in keys:
@@ -670,15 +713,16 @@ class VLMScorer:
         self.stats["judge_unique"] += len(todo)
         self.stats["judge_cache_hits"] += len(keys) - len(todo)
         if todo:
-            items = [VLMItem(question=JUDGE_PROMPT.format(question=k)) for k in todo]
+            items = [VLMItem(question=(PAPER_JUDGE_PROMPT if paper else JUDGE_PROMPT).format(question=k)) for k in todo]
             prompts = [self._template(self._messages(it, visual=False), generation=True) for it in items]
             order = self._order(items, lambda it: len(it.question))
 
             def fn(batch: list[int]) -> list[float]:
                 self.stats["judge_model_calls"] += 1
                 texts = self._generate([prompts[i] for i in batch], [items[i] for i in batch],
-                                       visual=False, sample=False)
-                return [parse_judge(t) for t in texts]
+                                       visual=False, sample=False,
+                                       max_new_tokens=PAPER_JUDGE_MAX_NEW_TOKENS if paper else None)
+                return [parse_judge_paper(t) if paper else parse_judge(t) for t in texts]
 
             res, errs = self._run(items, fn, order)
             failed = {todo[i]: e for i, e in errs.items()}
@@ -800,6 +844,7 @@ def compute_model_descriptors(
     video_mode: str = "auto",
     scorer: VLMScorer | None = None,
     chunk_size: int | None = None,
+    mode: str = "default",
 ) -> pa.Table:
     """Model descriptors of every candidate (GDO_METHOD.md 3.1, 3.2, 3.4, 3.5).
 
@@ -822,6 +867,11 @@ def compute_model_descriptors(
             scorer of ``get_scorer`` is reused across calls with the same arguments, so a caller
             working shard by shard loads the model once.
         chunk_size: candidates loaded into memory at once (default 16 * batch_size).
+        mode: ``paper``: the release's loss tokens (the answer and everything its chat-template
+            rendering puts after it, the newline after ``<|im_end|>`` included), its judge prompt
+            (question casing kept, 3 new tokens, "temporal" anywhere wins) and its SC word rule
+            (ASCII word characters); ``default``: end-of-turn marker without the newline, our
+            judge prompt on the case-folded question, Unicode words. See ``VLMScorer``.
 
     Returns:
         Table with ``MODEL_DESCRIPTOR_SCHEMA`` columns in candidate order: uid, loss_video,
@@ -845,7 +895,7 @@ def compute_model_descriptors(
         raise ValueError(f"candidates table lacks columns {sorted(missing)}")
     if scorer is None:
         scorer = get_scorer(model_path, device=device, trust_remote_code=trust_remote_code, batch_size=batch_size,
-                            seed=seed, frames=frames, max_pixels=max_pixels, video_mode=video_mode)
+                            seed=seed, frames=frames, max_pixels=max_pixels, video_mode=video_mode, mode=mode)
     loader = frame_loader or _default_frame_loader
     frame_pixels = scorer.frame_max_pixels
     cols = [c for c in ("uid", "question", "answer", "media_kind", "media", "video_key") if c in candidates.column_names]

@@ -54,7 +54,7 @@ def largest_remainder(counts, total: int, mode: str = "default") -> np.ndarray:
     if N == 0 or total <= 0 or c.size == 0:
         return np.zeros(c.size, dtype=np.int64)
     if mode == "paper":
-        q = total * c.astype(np.float64) / N
+        q = total * (c.astype(np.float64) / float(N))  # the release's order: n * (count / N)
         base = np.floor(q).astype(np.int64)
         frac = q - base
         order = np.lexsort((np.arange(c.size), -frac))
@@ -104,9 +104,17 @@ def auto_budget(stratum_counts, goal: Goal, mode: str = "default", *, vds_positi
         out.update({"n": 0})
         return out
     p = c.astype(np.float64) / N
-    H = float(-math.fsum((p * np.log(p)).tolist()))
-    E = math.exp(H)
-    n_eff = math.ceil(E * goal.effective_strata_mult)
+    if paper:
+        # the release: H accumulated in first-seen stratum order in double precision
+        H = 0.0
+        for pi in p.tolist():
+            H -= pi * math.log(max(pi, 1e-12))
+        E = math.exp(H)
+        n_eff = int(math.ceil(max(1.0, E * max(1.0, goal.effective_strata_mult))))
+    else:
+        H = float(-math.fsum((p * np.log(p)).tolist()))
+        E = math.exp(H)
+        n_eff = math.ceil(E * goal.effective_strata_mult)
     order = np.argsort(-c, kind="stable")
     cs = c[order]
     if paper:
@@ -114,9 +122,11 @@ def auto_budget(stratum_counts, goal: Goal, mode: str = "default", *, vds_positi
         hit = np.nonzero(cum >= goal.coverage_mass)[0]
         k = int(hit[0]) if hit.size else int(cs.size - 1)
         p_tail = float(p[order][k])
-        n_tail = math.ceil(goal.tail_target / p_tail)
+        n_tail = int(math.ceil(max(1.0, goal.tail_target) / max(p_tail, 1e-9)))
         n_min_ratio = math.ceil(N * goal.min_ratio)
         n_max_ratio = math.floor(N * goal.max_ratio)
+        if n_max_ratio <= 0:  # the release: a pool too small for max_ratio is not capped by it (item 6)
+            n_max_ratio = N
     else:
         cum = np.cumsum(cs)
         need_mass = _F(goal.coverage_mass) * N
@@ -128,6 +138,8 @@ def auto_budget(stratum_counts, goal: Goal, mode: str = "default", *, vds_positi
         n_max_ratio = _floor(_F(goal.max_ratio) * N)
     lower = max(goal.min_count, n_min_ratio, n_eff, n_tail)
     n = min(lower, goal.max_count, n_max_ratio, N)
+    if paper:
+        n = max(1, min(n, N))
     out.update({
         "entropy": H, "effective_strata": E, "effective_strata_mult": goal.effective_strata_mult,
         "n_eff": int(n_eff),
@@ -147,9 +159,10 @@ def auto_budget(stratum_counts, goal: Goal, mode: str = "default", *, vds_positi
         vds["reason"] = "no candidate has vds3' above the threshold"
     else:
         if paper:
-            r = vds_positive / vds_total
-            need = math.ceil(goal.vds3_target_positive / r)
-            cap = min(N, goal.max_count, math.ceil(n * goal.vds3_max_mult), math.floor(N * goal.max_ratio))
+            r = vds_positive / float(vds_total)
+            need = int(math.ceil(max(1, goal.vds3_target_positive) / r))
+            cap = min(N, max(1, goal.max_count), max(1, int(math.ceil(n * max(1.0, goal.vds3_max_mult)))),
+                      max(1, n_max_ratio))
             r_out = r
         else:
             r = Fraction(int(vds_positive), int(vds_total))
@@ -157,6 +170,8 @@ def auto_budget(stratum_counts, goal: Goal, mode: str = "default", *, vds_positi
             cap = min(N, goal.max_count, _ceil(n * _F(goal.vds3_max_mult)), n_max_ratio)
             r_out = float(r)
         new_n = min(max(n, need), cap)
+        if paper:
+            new_n = max(1, min(new_n, N))
         vds.update({"r": r_out, "need": int(need), "cap": int(cap), "applied": True,
                     "changed": bool(new_n != n)})
         n = new_n

@@ -9,8 +9,12 @@ Accepted forms (:func:`read_descriptors` detects which):
    ``quality_score`` is used as given.
 3. **The release's raw shard folder**: a directory holding ``sixd_metrics_rank*.jsonl`` (one JSON
    object per candidate with the raw descriptors, no cluster and no quality columns), or one such
-   file. The shards are concatenated in rank order; cluster_rep / cluster_hard are computed
-   (section 3.6, :func:`compute_clusters`) and then quality (section 4).
+   file. This module is then only an adapter: it turns the shards (concatenated in rank order)
+   into our descriptor table and calls the descriptor code that ``gdo profile`` uses:
+   :mod:`gdo.descriptors.cluster` for cluster_rep / cluster_hard (section 3.6) and
+   :mod:`gdo.descriptors.quality` for quality (section 4). In paper mode the table is what the
+   release's merge step writes (missing vds, ppl, amm, frame diversity and tnc read as 0) and the
+   clusters and quality are the release's (see those modules).
 
 Accepted per-row keys (any subset; unknown keys are ignored, missing ones are null):
 
@@ -47,7 +51,6 @@ A row whose value is not a number raises :class:`DescriptorError` naming file, l
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +60,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gdo.selection.score import quality_score, z_stats
+from gdo.descriptors.quality import quality_score
 
 CANON_FLOAT = ("loss_video", "loss_blind", "vds", "ppl", "sc", "tnc", "tnc_judge", "amm", "frame_diversity",
                "cluster_rep", "cluster_hard", "quality_score", "native_frames", "n_frames")
@@ -339,6 +342,12 @@ def read_descriptors(path: str | Path | pa.Table | None, *, candidates: pa.Table
     info["rows"] = n
     info["duplicate_uids"] = int(n - uniq)
     # cluster (section 3.6) when absent
+    if n and form == "raw_shards" and mode == "paper":
+        # the release's merge step reads these with a default of 0 (and writes them so)
+        for c in ("vds", "ppl", "amm", "frame_diversity", "tnc"):
+            v = _f64(table[c])
+            table = table.set_column(table.schema.get_field_index(c), c,
+                                     pa.array(np.where(np.isfinite(v), v, 0.0)))
     rep = table["cluster_rep"]
     if n and rep.null_count == n and form in ("raw_shards", "merged_jsonl", "table"):
         rep_v, hard_v, cinfo = compute_clusters(table, candidates, mode=mode, seed=seed, k=k)
@@ -352,7 +361,7 @@ def read_descriptors(path: str | Path | pa.Table | None, *, candidates: pa.Table
         stat_rows = None
         if n > 800_000:  # the release estimates the statistics from a sample of up to 800k rows
             stat_rows = np.sort(np.random.default_rng(seed).choice(n, 800_000, replace=False))
-        q = quality_score(cols, stat_rows=stat_rows)
+        q = quality_score(cols, stat_rows=stat_rows, mode=mode, seed=seed)
         table = table.set_column(table.schema.get_field_index("quality_score"), "quality_score", pa.array(q))
         computed.append("quality")
     return Descriptors(table=table, form=form, path=shown, computed=computed, info=info)
@@ -380,44 +389,31 @@ def _list_matrix(col) -> np.ndarray:
     return out
 
 
-def cluster_k(n: int) -> int:
-    """Cluster count: 4096, or fewer for small pools (one cluster per 20 rows, at least 1)."""
-    return int(max(1, min(4096, math.ceil(n / 20))))
-
-
 def compute_clusters(table: pa.Table, candidates: pa.Table | None, *, mode: str = "default", seed: int = 42,
-                     k: int | None = None, text_dim: int = 16,
-                     fit_sample: int = 32768) -> tuple[np.ndarray, np.ndarray, dict]:
-    """cluster_rep = exp(-distance to the k-means centre), cluster_hard = 1 - rep (GDO_METHOD.md 3.6).
+                     k: int | None = None, text_dim: int = 16) -> tuple[np.ndarray, np.ndarray, dict]:
+    """cluster_rep / cluster_hard of the descriptor rows, by :mod:`gdo.descriptors.cluster`.
 
-    Features per row: a signed hashed bag of words of question + answer (``text_dim`` dims,
-    L2-normalised; stable hashes, unlike the release's salted ``hash()``; zeros when the row's uid
-    is not in ``candidates``; or the rows' own ``text_feat`` when present), the rows' ``vis_feat``
-    when present, and tnc, amm, frame_diversity, ppl, vds (missing = 0).
-
-    ``default`` mode: each numeric feature is robust-z scaled and clipped to [-4, 4] so no feature
-    dominates; k-means (:func:`gdo.selection.kmeans.fit`: Lloyd iterations, initial centres k seeded
-    rows) is fitted on a seeded sample of at most max(``fit_sample``, 8k) rows. ``paper`` mode: the
-    release's formula, unscaled features (raw PPL dominates the distance) with the first k rows as initial centres. Every row
-    is then assigned to its nearest centre by :func:`gdo.selection.kmeans.assign` (exact below
-    k = 512; above, through a coarse quantizer of the centres: 99% of rows get their exact nearest
-    centre on clustered data, the others a centre a few percent farther).
+    The adapter part: the feature blocks the release's shards carry, in the order its merge step
+    concatenates them: ``text_feat`` (or, when the rows lack it, a signed hashed bag of words of
+    question + answer, ``text_dim`` dims, stable hashes, zeros when the uid is not in
+    ``candidates``), ``vis_feat`` when present, and the scalar block (tnc, amm, frame diversity,
+    PPL, VDS; :func:`gdo.descriptors.cluster.scalar_block`). Then the same
+    :func:`~gdo.descriptors.cluster.build_features` and :func:`~gdo.descriptors.cluster.cluster`
+    as ``gdo profile``, with that mode's k rule unless ``k`` is given.
 
     Returns:
-        (rep float64 (M,), hard float64 (M,), info dict with k, features, fit_rows, mode).
+        (rep float64 (M,), hard float64 (M,), info dict with k, features, mode).
     """
-    from gdo.selection.text import hashed_bow, tokenize
+    from gdo.descriptors.cluster import cluster_descriptors
+    from gdo.text import hashed_bow, tokenize
 
     m = table.num_rows
-    k = int(k) if k else cluster_k(m)
-    k = max(1, min(k, m))
     feat_names: list[str] = []
-    blocks: list[np.ndarray] = []
+    text = vis = None
     if "text_feat" in table.column_names:
-        blocks.append(_list_matrix(table["text_feat"]))
-        feat_names.append("text_feat%d" % blocks[-1].shape[1])
+        text = _list_matrix(table["text_feat"])
+        feat_names.append("text_feat%d" % text.shape[1])
     else:
-        # text features of question + answer, aligned by uid
         text = np.zeros((m, text_dim), dtype=np.float32)
         if candidates is not None and candidates.num_rows:
             idx = np.asarray(pc.fill_null(pc.index_in(table["uid"], value_set=candidates["uid"]), -1), dtype=np.int64)
@@ -428,33 +424,19 @@ def compute_clusters(table: pa.Table, candidates: pa.Table | None, *, mode: str 
                                                  pc.fill_null(candidates["answer"].take(take), ""), " ")
                 tok = tokenize(qa, hashes=True)
                 text[ok] = hashed_bow(tok, ok.size, text_dim)
-        blocks.append(text)
         feat_names.append("text_bow%d" % text_dim)
     if "vis_feat" in table.column_names:
-        blocks.append(_list_matrix(table["vis_feat"]))
-        feat_names.append("vis_feat%d" % blocks[-1].shape[1])
-    nums = []
-    for c in ("tnc", "amm", "frame_diversity", "ppl", "vds"):
-        v = _f64(table[c])
-        if c == "tnc":
-            j = _f64(table["tnc_judge"])
-            v = np.where(np.isnan(v), j, v)
-        if c == "ppl":
-            v = np.where(np.isnan(v), np.exp(np.clip(_f64(table["loss_video"]), -30, 30)), v)
-        if c == "vds":
-            v = np.where(np.isnan(v), _f64(table["loss_blind"]) - _f64(table["loss_video"]), v)
-        if mode != "paper":
-            cen, sc, _ = z_stats(v, "robust")
-            v = np.clip((v - cen) / sc, -4, 4) if sc > 0 else np.zeros_like(v)
-        nums.append(np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0))
-    X = np.ascontiguousarray(np.concatenate(blocks + [np.stack(nums, axis=1).astype(np.float32)], axis=1))
-    from gdo.selection.kmeans import assign, fit
-
-    # paper: the release seeds the centroids with the first k rows read; default: k seeded sample rows
-    centers, finfo = fit(X, k, seed=seed, init=X[:k] if mode == "paper" else None, sample=fit_sample)
-    _, dist = assign(X, centers, seed=seed)
-    fit_rows = np.arange(finfo["fit_rows"])
-    rep = np.exp(-dist)
-    info = {"k": k, "features": feat_names + ["tnc", "amm", "frame_diversity", "ppl", "vds"],
-            "fit_rows": int(len(fit_rows)), "mode": mode, "scaled": mode != "paper"}
-    return rep, 1.0 - rep, info
+        vis = _list_matrix(table["vis_feat"])
+        feat_names.append("vis_feat%d" % vis.shape[1])
+    tnc = _f64(table["tnc"])
+    ppl = _f64(table["ppl"])
+    vds = _f64(table["vds"])
+    if mode != "paper":  # derivable values; the release reads the stored columns only
+        tnc = np.where(np.isnan(tnc), _f64(table["tnc_judge"]), tnc)
+        ppl = np.where(np.isnan(ppl), np.exp(np.clip(_f64(table["loss_video"]), -30, 30)), ppl)
+        vds = np.where(np.isnan(vds), _f64(table["loss_blind"]) - _f64(table["loss_video"]), vds)
+    _, rep, hard, cinfo = cluster_descriptors(text, vis, tnc, _f64(table["amm"]), _f64(table["frame_diversity"]),
+                                              ppl, vds, k=k, seed=seed, mode=mode)
+    info = {"k": int(cinfo["k"]), "features": feat_names + cinfo["scalars"], "mode": mode,
+            "scaled": mode != "paper", "fit_rows": int(cinfo.get("sample", m))}
+    return rep, hard, info

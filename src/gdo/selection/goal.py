@@ -16,7 +16,10 @@ Example ``goal.toml``::
 
 from __future__ import annotations
 
-import tomllib
+try:  # Python >= 3.11
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser as the tomli package (issue 12 item 13)
+    import tomli as tomllib
 from pathlib import Path
 from typing import Any, Optional
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from gdo.selection.score import FIELD_NAMES
+from gdo.descriptors.fields import FIELD_NAMES
 
 SCHEMA_VERSION = 1
 MAX_STRATA_ROWS = 2000

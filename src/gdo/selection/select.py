@@ -40,8 +40,10 @@ from gdo.selection.budget import _F, auto_budget, largest_remainder
 from gdo.selection.descriptors_io import Descriptors, read_descriptors
 from gdo.selection.goal import Goal, load_goal
 from gdo.selection.presets import get_preset
-from gdo.selection.score import candidate_scores, compute_fields, descriptor_terms
-from gdo.selection.text import exact_pair_ids
+from gdo.descriptors.fields import compute_fields
+from gdo.selection.score import candidate_scores, descriptor_terms
+from gdo.selection import paper as _paper
+from gdo.text import dedup_text, exact_pair_ids
 
 STAGES = ("temporal_min", "temporal_min_pool", "video_min", "video_min_pool", "source_floor",
           "source_floor_pool", "stratum_quota", "global", "random_fill")
@@ -180,7 +182,7 @@ class _Filler:
 def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Path | None, goal: Goal | str | Path | None = None,
            *, preset: str | None = None, mode: str = "default", seed: int = 42, budget: int | str = "auto",
            baseline_mult: float | None = None, allow_random_fill: bool = False, no_vds: bool = False,
-           no_ppl: bool = False, no_sc: bool = False, ingest_rejects: int | None = None,
+           no_ppl: bool = False, no_sc: bool = False, no_vds_budget: bool = False, ingest_rejects: int | None = None,
            pool_files: Sequence[str] = (), k_clusters: int | None = None) -> SelectionResult:
     """Select the GDO subset and the Uni-Nx baseline (GDO_METHOD.md sections 4-5).
 
@@ -193,7 +195,10 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
         mode: ``default`` or ``paper``. seed: tie draws, random fill and baseline.
         budget: ``"auto"`` or a fixed int. baseline_mult: defaults to the goal's (10).
         allow_random_fill: default mode only (paper mode always fills at random when short).
-        no_vds / no_ppl / no_sc: ablations. ingest_rejects: count reported in accounting.
+        no_vds / no_ppl / no_sc: ablations of the score terms (vds3', naturalness, q').
+        no_vds_budget: ablation of the auto budget's VDS adjustment (the release's
+            ``--disable-vds3-budget``; independent of ``no_vds``, as in the release).
+        ingest_rejects: count reported in accounting.
 
     Returns:
         :class:`SelectionResult`.
@@ -274,11 +279,11 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
         stat_desc = full
     sp = candidate_scores(fl, desc_cols, has_desc, mode, stat_desc=stat_desc, no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc)
     score = sp.score
-    # VDS share r for the budget
-    if no_vds or D is None or not has_desc.any():
+    # VDS share r for the budget (its own switch: --no-vds drops only the score term, issue 12 item 10)
+    if no_vds_budget or D is None or not has_desc.any():
         vds_pos, vds_tot = None, None
     elif paper:
-        v_all, _ = descriptor_terms(stat_desc, sp.z_stats, D.table.num_rows)
+        v_all, _ = descriptor_terms(stat_desc, sp.z_stats, D.table.num_rows, mode)
         vds_pos, vds_tot = int((v_all > g.vds3_threshold).sum()), int(D.table.num_rows)
     else:
         vds_pos, vds_tot = int((sp.vds3p[has_desc] > g.vds3_threshold).sum()), int(N)
@@ -302,6 +307,7 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     temporal = is_video & t_labels[fl.codes["temporal"]]
     min_video = math.ceil(_exact(mode, g.min_video_ratio) * n)
     max_video = math.floor(_exact(mode, g.max_video_ratio) * n)
+    max_video = max(min_video, min(max_video, n))  # the release: never below the minimum (issue 12 item 6)
     min_temporal = math.ceil(_exact(mode, g.min_temporal_in_video_ratio) * max(min_video, video_quota))
     g_labels = fl.labels["source_group"]
     g_count = np.bincount(fl.codes["source_group"], minlength=len(g_labels)).astype(np.int64)
@@ -310,25 +316,42 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     for gi in g_order.tolist():
         if g_count[gi] == 0 or N == 0:
             continue
-        if paper:
-            expected = n * float(g_count[gi]) / N
-            need = max(math.ceil(n * g.min_source_group_ratio), math.ceil(g.source_floor_frac_of_expected * expected))
+        if paper:  # the release's operation order: n * (count / N); floor of at least 1
+            expected = n * (float(g_count[gi]) / float(N))
+            need = max(max(1, math.ceil(n * g.min_source_group_ratio)),
+                       math.ceil(max(0.0, g.source_floor_frac_of_expected) * expected))
         else:
             expected = Fraction(n * int(g_count[gi]), N)
             need = max(math.ceil(_F(g.min_source_group_ratio) * n), math.ceil(_F(g.source_floor_frac_of_expected) * expected))
         if 0 < need <= math.floor(expected):
             floors.append((gi, need, expected))
     tot_need = sum(f[1] for f in floors)
-    limit = 0.7 * n if paper else Fraction(7, 10) * n
     floor_scale = None
-    if tot_need > limit and tot_need > 0:
-        floor_scale = limit / tot_need
-        floors = [(gi, math.floor(need * floor_scale), e) for gi, need, e in floors]
-        floors = [f for f in floors if f[1] > 0]
+    if paper:
+        # the release: all floors within floor(0.7 n) (none when that is 0), each scaled floor >= 1
+        limit = math.floor(n * 0.7)
+        if limit <= 0:
+            floors = []
+        elif tot_need > limit:
+            floor_scale = limit / float(tot_need)
+            floors = [(gi, max(1, math.floor(need * floor_scale)), e) for gi, need, e in floors]
+    else:
+        limit = Fraction(7, 10) * n
+        if tot_need > limit and tot_need > 0:
+            floor_scale = limit / tot_need
+            floors = [(gi, math.floor(need * floor_scale), e) for gi, need, e in floors]
+            floors = [f for f in floors if f[1] > 0]
     # ---- oversampled per-stratum pools
     rng_tie, rng_fill, rng_base = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
-    u = rng_tie.random(N)
-    gorder = np.lexsort((u, -score))  # best first, ties by a seeded draw
+    if paper:
+        # the release's single random.Random(seed) stream (gdo.selection.paper): tie draws and the
+        # baseline reservoir interleaved in pool order; best first, ties by the larger draw
+        b_target = _paper.baseline_target(n, mult)
+        u, reservoir, py_rng = _paper.stream_draws(N, _paper.reservoir_cap(b_target), seed)
+        gorder = np.lexsort((-u, -score))
+    else:
+        u = rng_tie.random(N)
+        gorder = np.lexsort((u, -score))  # best first, ties by a seeded draw
     s_is_video = np.zeros(S, dtype=bool)
     s_temporal = np.zeros(S, dtype=bool)
     if N:
@@ -342,18 +365,22 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     keep_k = np.asarray([math.ceil(int(q) * (m_tmp if st else m_vid if sv else m_img)) if q > 0 else 0
                          for q, sv, st in zip(s_quota.tolist(), s_is_video.tolist(), s_temporal.tolist())],
                         dtype=np.int64)
-    sorder = gorder[np.argsort(strat[gorder], kind="stable")]  # by stratum, best first inside
-    s_start = np.r_[0, np.cumsum(s_count)[:-1]] if S else np.zeros(0, np.int64)
-    rank = np.empty(N, dtype=np.int64)
-    rank[sorder] = np.arange(N) - np.repeat(s_start, s_count)
-    kept = rank < keep_k[strat] if N else np.zeros(0, bool)
+    if paper:
+        kept = _paper.shortlist(score, u, strat, keep_k)
+    else:
+        sorder = gorder[np.argsort(strat[gorder], kind="stable")]  # by stratum, best first inside
+        s_start = np.r_[0, np.cumsum(s_count)[:-1]] if S else np.zeros(0, np.int64)
+        rank = np.empty(N, dtype=np.int64)
+        rank[sorder] = np.arange(N) - np.repeat(s_start, s_count)
+        kept = rank < keep_k[strat] if N else np.zeros(0, bool)
     T["budget_quotas"] = time.perf_counter() - t1
     # ---- text and video keys
     t1 = time.perf_counter()
     # (question, answer) text key: one code per distinct pair
     if N:
-        # exact: sketches group the pairs, colliding sketches are compared byte for byte
-        text_id = exact_pair_ids(cand["question"], cand["answer"])
+        # exact: sketches group the pairs, colliding sketches are compared byte for byte; texts
+        # compared after normalising whitespace (paper, as the release) or stripping it (default)
+        text_id = exact_pair_ids(dedup_text(cand["question"], mode), dedup_text(cand["answer"], mode))
     else:
         text_id = np.zeros(0, np.int64)
     if "video_key" in cand.column_names:
@@ -410,12 +437,16 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     # (6) random reservoir
     random_allowed = paper or allow_random_fill
     if random_allowed and len(F.picks) < n:
-        F.run(rng_fill.permutation(N).tolist(), "random_fill", lambda: False)
+        F.run(reservoir if paper else rng_fill.permutation(N).tolist(), "random_fill", lambda: False)
     T["fill"] = time.perf_counter() - t1
     # ---- baseline
     t1 = time.perf_counter()
-    b_target = int(min(N, round(mult * n)))
-    b_idx, b_relaxed = uniform_baseline(N, b_target, text_id, vid, g.max_qa_per_video, rng_base)
+    if paper:
+        bl, br = _paper.baseline(reservoir, py_rng, b_target, text_id.tolist(), vid.tolist(), g.max_qa_per_video)
+        b_idx, b_relaxed = np.asarray(bl, dtype=np.int64), np.asarray(br, dtype=bool)
+    else:
+        b_target = int(min(N, round(mult * n)))
+        b_idx, b_relaxed = uniform_baseline(N, b_target, text_id, vid, g.max_qa_per_video, rng_base)
     T["baseline"] = time.perf_counter() - t1
     # ---- results in pool order
     picks = np.asarray(F.picks, dtype=np.int64)
@@ -440,7 +471,8 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     }
     report = build_report(
         mode=mode, seed=seed, goal=g, goal_source=goal_source, ablations={
-            "no_vds": no_vds, "no_ppl": no_ppl, "no_sc": no_sc, "allow_random_fill": bool(allow_random_fill)},
+            "no_vds": no_vds, "no_ppl": no_ppl, "no_sc": no_sc, "no_vds_budget": bool(no_vds_budget),
+            "allow_random_fill": bool(allow_random_fill)},
         pool_files=list(pool_files), D=D, has_desc=has_desc, budget=bud, b_labels=b_labels, b_quota=b_quota,
         s_quota=s_quota, kept=kept, fl=fl, picks=picks, pstage=pstage, b_idx=b_idx, b_stage=b_stage,
         b_target=b_target, mult=mult, cons=constraints_info, is_video=is_video, temporal=temporal, grp=grp,
@@ -514,7 +546,8 @@ def run_select(pool_paths: Sequence[str | Path] | None, descriptors_path: str | 
                candidates: pa.Table | None = None, ingest_rejects: int | None = None,
                mode: str = "default", seed: int = 42, budget: int | str = "auto",
                baseline_mult: float | None = None, allow_random_fill: bool = False, no_vds: bool = False,
-               no_ppl: bool = False, no_sc: bool = False, media_root: str | None = None, fmt: str | None = None,
+               no_ppl: bool = False, no_sc: bool = False, no_vds_budget: bool = False,
+               media_root: str | None = None, fmt: str | None = None,
                write_subsets: bool = True, workers: int = 0) -> SelectionResult:
     """Select from files (or an already-ingested ``candidates`` table) and write the outputs.
 
@@ -571,7 +604,7 @@ def run_select(pool_paths: Sequence[str | Path] | None, descriptors_path: str | 
         timings["ingest"] = time.perf_counter() - t0
     result = select(candidates, descriptors_path, goal, preset=preset, mode=mode, seed=seed, budget=budget,
                     baseline_mult=baseline_mult, allow_random_fill=allow_random_fill, no_vds=no_vds,
-                    no_ppl=no_ppl, no_sc=no_sc, ingest_rejects=ingest_rejects,
+                    no_ppl=no_ppl, no_sc=no_sc, no_vds_budget=no_vds_budget, ingest_rejects=ingest_rejects,
                     pool_files=[str(p) for p in (pool_paths or [])])
     timings.update(result.timings)
     t1 = time.perf_counter()

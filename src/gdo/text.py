@@ -1,4 +1,6 @@
-"""Fast word tokens over pyarrow string arrays: counts, distinct counts, stable token hashes.
+"""The one word tokenizer of gdo: fast word tokens over pyarrow string arrays (counts, distinct
+counts, stable token hashes), used by the stratum fields, the candidate score, clustering's text
+features and self-consistency (issue 11: one tokenizer).
 
 A word token is a maximal run of Unicode letters, digits or ``_`` (Python's ``\\w``), the same
 definition as :func:`gdo.descriptors.fields.word_counts`. Texts are processed in chunks of at most
@@ -23,7 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gdo.descriptors.fields import WORD_REGEX
+#: A word: a maximal run of Unicode letters, digits or ``_`` (RE2 syntax; Python's ``\w``).
+WORD_REGEX = r"[\pL\pN_]+"
 
 _WORD = np.zeros(256, dtype=bool)
 for _c in b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_":
@@ -36,6 +39,7 @@ _CHUNK_STRINGS = 1 << 16
 _CHUNK_BYTES = 1 << 22
 _THREADS = min(2, os.cpu_count() or 1)  # tokenize: chunks run on this many threads
 _BOUND_BLOCK = 1 << 15  # texts per flag table in _distinct (16 MiB)
+_KEY_BLOCK = 1 << 17  # texts per packed (text, hash) key block in _distinct: the 17 index bits
 
 
 @dataclass
@@ -121,13 +125,22 @@ def _distinct(par: np.ndarray, h: np.ndarray, n: int, need_below: float | None) 
         sel = ~ok
         sel_tokens = sel[par]
     p, hh = (par, h) if sel_tokens is None else (par[sel_tokens], h[sel_tokens])
-    key = (p.astype(np.uint64) << np.uint64(47)) | (hh >> np.uint64(17))
-    key.sort()
-    new = np.empty(key.size, dtype=bool)
-    if key.size:
+    # key = (text index within a block of 2**17 texts) << 47 | (hash >> 17), sorted per block: the
+    # text part never wraps (issue 12 item 11: one packed key over more than 2**17 texts did, and
+    # distinct counts landed on the wrong rows); within a text, two different tokens merge only if
+    # their 64-bit hashes agree on the top 47 bits
+    exact = np.zeros(n, dtype=np.int64)
+    for b0 in range(0, max(n, 1), _KEY_BLOCK):
+        t0, t1 = np.searchsorted(p, [b0, b0 + _KEY_BLOCK])
+        if t0 == t1:
+            continue
+        key = ((p[t0:t1] - b0).astype(np.uint64) << np.uint64(47)) | (hh[t0:t1] >> np.uint64(17))
+        key.sort()
+        new = np.empty(key.size, dtype=bool)
         new[0] = True
         np.not_equal(key[1:], key[:-1], out=new[1:])
-    exact = np.bincount((key[new] >> np.uint64(47)).astype(np.int64), minlength=n)
+        cnt = np.bincount((key[new] >> np.uint64(47)).astype(np.int64), minlength=min(_KEY_BLOCK, n - b0))
+        exact[b0:b0 + cnt.size] = cnt
     if sel_tokens is None:
         return exact.astype(np.int64)
     out[sel] = exact[sel]
@@ -150,10 +163,14 @@ def _nonascii_tokens(sub: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return par, _hash_spans(_LOWER8[buf], o[:-1], o[1:])
 
 
-def tokenize(texts, *, hashes: bool = False, distinct: bool = False, need_below: float | None = None) -> Tokens:
+def tokenize(texts, *, hashes: bool = False, distinct: bool = False, need_below: float | None = None,
+             ascii_words: bool = False) -> Tokens:
     """Word-tokenise ``texts`` (sequence or pyarrow string array, nulls = empty).
 
     Args:
+        ascii_words: the release's word rule (paper mode): maximal runs of ASCII ``[A-Za-z0-9_]``
+            in the lower-cased text, every other character (any non-ASCII one) a separator; so
+            ``"naïve café"`` is ``na``, ``ve``, ``caf``. Default: Unicode letters, digits, ``_``.
         hashes: also return every token's text index and hash (memory: 16 bytes per token).
         distinct: also count distinct (lower-cased) tokens per text. With ``need_below`` = r the
             count is exact only where it is below r * count (elsewhere a lower bound that is at
@@ -165,11 +182,20 @@ def tokenize(texts, *, hashes: bool = False, distinct: bool = False, need_below:
     """
     arr = _large(texts)
     n = len(arr)
+    if ascii_words and n:
+        # the only non-ASCII characters whose Python lower() holds an ASCII word character:
+        # U+0130 -> "i" + U+0307, KELVIN SIGN U+212A -> "k" (checked over every code point)
+        if pc.any(pc.match_substring_regex(arr, "[\u0130\u212a]")).as_py():
+            arr = pc.replace_substring(pc.replace_substring(arr, "\u0130", "i\u0307"), "\u212a", "k")
     offs, data = _buffers(arr)
     counts = np.zeros(n, dtype=np.int64)
     dist = np.zeros(n, dtype=np.int64) if distinct else None
     parents, hs = [], []
-    nonascii = ~np.asarray(pc.string_is_ascii(arr), dtype=bool) if n else np.zeros(0, dtype=bool)
+    if ascii_words or not n:
+        # UTF-8 bytes >= 0x80 are never ASCII word bytes, so the byte path is the ASCII rule exactly
+        nonascii = np.zeros(n, dtype=bool)
+    else:
+        nonascii = ~np.asarray(pc.string_is_ascii(arr), dtype=bool)
     want_h = hashes or distinct
     bounds: list[tuple[int, int]] = []
     s_idx = 0
@@ -339,3 +365,55 @@ def hashed_bow(tok: Tokens, n: int, dim: int) -> np.ndarray:
     norm = np.linalg.norm(out, axis=1, keepdims=True)
     np.divide(out, norm, out=out, where=norm > 0)
     return out
+
+
+#: Whitespace as Python's ``str.split()`` sees it (what the release collapses): ASCII whitespace,
+#: the \x1c-\x1f separators, NEL, NBSP and the Unicode space separators.
+_PY_WHITESPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]+"
+
+
+def dedup_text(texts, mode: str = "default") -> pa.Array:
+    """Texts as the (question, answer) duplicate test compares them (issue 12 item 4).
+
+    ``paper``: every whitespace run becomes one space and the ends are stripped, as the release's
+    ``" ".join(x.strip().split())``; ``default``: only the ends are stripped (inner whitespace can
+    carry meaning, e.g. code or tables). Nulls are empty. Returns a large_string array (N,).
+    """
+    arr = _large(texts)
+    if mode == "paper":
+        need = _may_need_ws_norm(arr)
+        if not need.any():
+            return arr
+        idx = np.flatnonzero(need)
+        sub = pc.utf8_trim(pc.replace_substring_regex(arr.take(pa.array(idx)), _PY_WHITESPACE, " "), characters=" ")
+        out = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+        out[idx] = np.asarray(sub.to_numpy(zero_copy_only=False), dtype=object)
+        return pa.array(out, pa.large_string())
+    return pc.utf8_trim_whitespace(arr)
+
+
+#: Lead bytes of every whitespace character _PY_WHITESPACE names, besides the space itself.
+_WS_BYTES = np.zeros(256, dtype=bool)
+_WS_BYTES[[9, 10, 11, 12, 13, 28, 29, 30, 31, 0xC2, 0xE1, 0xE2, 0xE3]] = True
+
+
+def _may_need_ws_norm(arr: pa.Array) -> np.ndarray:
+    """bool (N,): strings that may change under whitespace normalisation (a whitespace byte other
+    than the space, a UTF-8 lead byte of a non-ASCII space, two spaces in a row, or a space at an
+    end); the others are already normal. A superset, checked on the raw bytes with numpy."""
+    offs, data = _buffers(arr)
+    n = len(arr)
+    if n == 0 or data.size == 0:
+        return np.zeros(n, dtype=bool)
+    base = int(offs[0])
+    d = data[base:int(offs[-1])]
+    o = offs - base
+    flag = _WS_BYTES[d]
+    sp = d == 32
+    flag[1:] |= sp[1:] & sp[:-1]
+    c = np.concatenate([[0], np.cumsum(flag, dtype=np.int64)])
+    need = (c[o[1:]] - c[o[:-1]]) > 0
+    ln = o[1:] - o[:-1]
+    nz = ln > 0
+    need[nz] |= sp[o[:-1][nz]] | sp[o[1:][nz] - 1]
+    return need
