@@ -25,19 +25,16 @@ def register(app: typer.Typer) -> None:
         no_probe: bool = typer.Option(False, "--no-probe", help="Do not open media files (no checks, null video facts)."),
     ) -> None:
         """Read instruction pools into candidates: one per (user, assistant) turn pair."""
-        from gdo.pool.ingest import ingest, write_ingest
+        from gdo import stages
+        from gdo.config import IngestConfig
 
-        missing = [str(p) for p in pool if not Path(p).exists()]
-        if missing:
-            typer.echo(f"error: pool file not found: {', '.join(missing)}", err=True)
-            raise typer.Exit(2)
         try:
-            res = ingest(pool, media_root=media_root, fmt=format, frames=frames, probe_media=not no_probe,
-                         workers=workers, progress=False)
-        except ValueError as e:
+            cfg = IngestConfig.make(media_root=media_root, fmt=format, frames=frames, workers=workers,
+                                    probe_media=not no_probe)
+            res = stages.ingest_stage(pool, out, cfg)
+        except (ValueError, FileNotFoundError) as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2)
-        write_ingest(res, out)
         t = res.stats["totals"]
         for f, s in res.stats["files"].items():
             extra = f", file rejected: {s['file_reject']}" if "file_reject" in s else ""

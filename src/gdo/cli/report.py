@@ -21,11 +21,13 @@ def register(app: typer.Typer) -> None:
         thumbnails: bool = typer.Option(True, "--thumbnails/--no-thumbnails", help="Decode media for frame thumbnails."),
     ) -> None:
         """Plots (pool vs subset vs baseline), budget math, constraint status, top/bottom candidates."""
-        from gdo.report import build_report
+        from gdo import stages
+        from gdo.config import ReportConfig
 
         try:
-            path = build_report(run_dir, out_path=out, candidates_path=candidates, descriptors_path=descriptors,
-                                n_examples=examples, thumbnails=thumbnails, progress=True)
+            cfg = ReportConfig.make(examples=examples, thumbnails=thumbnails)
+            path = stages.report_stage(run_dir, cfg, out_path=out, candidates_path=candidates,
+                                       descriptors_path=descriptors, progress=True)
         except (ValueError, FileNotFoundError) as e:
             typer.echo(f"gdo report: error: {e}", err=True)
             raise typer.Exit(2) from None

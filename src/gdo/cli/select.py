@@ -37,48 +37,18 @@ def register(app: typer.Typer) -> None:
                                     help="Processes parsing large pool files (0 = one per CPU); output identical for any N."),
     ) -> None:
         """Select a goal-driven subset and its equal-protocol random baseline. Never opens media files."""
-        from gdo.selection.descriptors_io import DescriptorError
-        from gdo.selection.goal import GoalError
-        from gdo.selection.select import SelectionError, run_select
+        from gdo import stages
+        from gdo.config import IngestConfig, SelectConfig
 
-        if (preset is None) == (goal is None):
-            typer.echo("error: give exactly one of --preset and --goal", err=True)
-            raise typer.Exit(2)
-        if mode not in ("default", "paper"):
-            typer.echo(f"error: --mode must be default or paper, not {mode!r}", err=True)
-            raise typer.Exit(2)
-        bud: int | str = "auto"
-        if budget != "auto":
-            try:
-                bud = int(budget)
-                if bud < 0:
-                    raise ValueError
-            except ValueError:
-                typer.echo(f"error: --budget must be auto or a non-negative integer, not {budget!r}", err=True)
-                raise typer.Exit(2)
-        cands = None
-        rejects = None
-        pools = [str(p) for p in pool]
-        missing = [p for p in pools if not Path(p).exists()]
-        if missing:
-            typer.echo(f"error: pool file not found: {', '.join(missing)}", err=True)
-            raise typer.Exit(2)
-        if len(pool) == 1 and (pool[0].name == "candidates.parquet" or (pool[0] / "candidates.parquet").exists()):
-            from gdo.pool.ingest import read_candidates
-
-            cp = pool[0] if pool[0].name == "candidates.parquet" else pool[0] / "candidates.parquet"
-            cands = read_candidates(cp)
-            pools = sorted(set(cands["source_file"].to_pylist())) if cands.num_rows else []
-            rej_path = cp.parent / "rejects.jsonl"
-            if rej_path.exists():  # the ingest rejects of this pool, counted in report.json
-                with open(rej_path, "rb") as f:
-                    rejects = sum(1 for line in f if line.strip())
         try:
-            res = run_select(pools, descriptors, out, preset=preset, goal=goal, candidates=cands,
-                             ingest_rejects=rejects, mode=mode, seed=seed, budget=bud, baseline_mult=baseline_mult,
-                             allow_random_fill=allow_random_fill, no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc,
-                             media_root=str(media_root) if media_root else None, fmt=format, workers=workers)
-        except (SelectionError, GoalError, DescriptorError, KeyError, FileNotFoundError) as e:
+            cfg = SelectConfig.make(preset=preset, goal=goal, mode=mode, seed=seed, budget=budget,
+                                    baseline_mult=baseline_mult, allow_random_fill=allow_random_fill,
+                                    no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc)
+            icfg = IngestConfig.make(media_root=media_root, fmt=format, workers=workers, probe_media=False,
+                                     media_columns=False)
+            cands = stages.load_candidates(pool, icfg)
+            res = stages.select_stage(cands, descriptors, out, cfg)
+        except (ValueError, KeyError, FileNotFoundError) as e:  # ConfigError, SelectionError, GoalError, ...
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
             typer.echo(f"error: {msg}", err=True)
             raise typer.Exit(2)
@@ -103,4 +73,4 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"note: the subset holds {acc['selected']:,} of the budget {b['n']:,}: the remaining "
                        "candidates are ineligible (dedup, per-video cap, video-share bounds) or outside the "
                        "per-stratum shortlists; --allow-random-fill fills the rest at random", err=True)
-        typer.echo(f"wrote {out}/subset.jsonl, baseline.jsonl, selection.jsonl, report.json")
+        typer.echo(f"wrote {out}/" + ", ".join(stages.SELECT_FILES))

@@ -4,6 +4,6 @@ Modules: ``goal`` (Goal model, TOML/YAML goal files), ``presets`` (minloss, dive
 temp_plus), ``descriptors_io`` (our Parquet, the release's merged JSONL and raw shards),
 ``text`` (vectorised word tokens), ``kmeans`` (k-means for cluster_rep at k=4096), ``score``
 (z-scores, quality, stratum fields, candidate score), ``budget`` (auto budget, largest-remainder
-quotas), ``baseline`` (Uni-Nx), ``select`` (``select`` / ``run_select``), ``report`` (report.json,
-schema in docs/REPORT_SCHEMA.md), ``synthetic`` (in-memory test pools).
+quotas), ``baseline`` (Uni-Nx), ``select`` (``select``, pure: the stage layer gdo.stages writes its files),
+``report`` (report.json, schema in docs/REPORT_SCHEMA.md).
 """
