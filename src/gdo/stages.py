@@ -175,7 +175,9 @@ def load_candidates(pools: Sequence[str | os.PathLike], cfg: IngestConfig) -> Ca
 def pool_files(ingest_stats: dict) -> list[str]:
     """The pool files of an ingest (its ingest.json object), in argument order, as ingest records them
     (absolute paths): what report.json lists as ``inputs.pool_files``, whichever command selected."""
-    keys = list(ingest_stats.get("files", {}))
+    files = ingest_stats.get("files", {})
+    # ingest.json is written with sorted keys: each file's ``file_index`` gives the argument order
+    keys = sorted(files, key=lambda k: files[k].get("file_index", 0) if isinstance(files[k], dict) else 0)
     # ingest.json keys a file given twice as "path#i": the pool file is "path"
     return [re.sub(r"#\d+$", "", k) if re.sub(r"#\d+$", "", k) in keys else k for k in keys]
 
