@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from gdo.cli import options
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``ingest`` command to ``app``."""
@@ -15,12 +17,9 @@ def register(app: typer.Typer) -> None:
     def ingest_cmd(
         pool: List[Path] = typer.Argument(..., help="Pool files (JSONL, JSON, Parquet) or saved HF dataset folders."),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-        media_root: Optional[Path] = typer.Option(
-            None, "--media-root",
-            help="Folder media paths resolve against and are confined to (default: each pool file's folder)."),
-        format: Optional[str] = typer.Option(
-            None, "--format", help="Force a row format: llava_ov, llava_video, llava, sharegpt, openai_content."),
-        frames: int = typer.Option(32, "--frames", min=1, help="T: frames a video is sampled to."),
+        media_root: Optional[Path] = options.media_root(),
+        format: Optional[str] = options.fmt(),
+        frames: int = options.frames(),
         workers: int = typer.Option(1, "--workers", min=1, help="Processes for large JSONL files."),
         no_probe: bool = typer.Option(False, "--no-probe", help="Do not open media files (no checks, null video facts)."),
     ) -> None:

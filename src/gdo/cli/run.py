@@ -10,6 +10,8 @@ from typing import List, Optional
 
 import typer
 
+from gdo.cli import options
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``run`` command to ``app``."""
@@ -18,36 +20,33 @@ def register(app: typer.Typer) -> None:
     def run_cmd(
         pools: List[Path] = typer.Argument(..., help="Pool files (JSONL, JSON, Parquet, saved HF datasets), in pool order."),
         out: Path = typer.Option(..., "--out", "-o", help="Run folder for every output file."),
-        preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Goal preset: minloss, diverse, temp, temp_plus (default temp_plus; see `gdo presets`)."),
-        goal: Optional[Path] = typer.Option(None, "--goal", help="Custom goal file (TOML or YAML), instead of --preset."),
-        model: Optional[Path] = typer.Option(None, "--model", help="Local VLM checkpoint folder for VDS/PPL/SC/TNC (e.g. Qwen3-VL-8B-Instruct)."),
-        mode: str = typer.Option("default", "--mode", help="default (fixed pipeline) or paper (reproduce the release)."),
+        preset: Optional[str] = options.preset("Goal preset: minloss, diverse, temp, temp_plus (default temp_plus; see `gdo presets`)."),
+        goal: Optional[Path] = options.goal(),
+        model: Optional[Path] = options.model(),
+        mode: str = options.mode(),
         workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes (results identical for any value)."),
-        media_root: Optional[Path] = typer.Option(None, "--media-root", help="Folder media paths resolve against (default: each pool file's folder)."),
-        fmt: Optional[str] = typer.Option(None, "--format", help="Force the input format (default: auto-detect per file)."),
+        media_root: Optional[Path] = options.media_root(),
+        fmt: Optional[str] = options.fmt(),
         export: List[str] = typer.Option([], "--export", "-e", help="Trainer export: swift, llamafactory, llava (repeat or comma-separate)."),
-        budget: str = typer.Option("auto", "--budget", help="Subset size: auto (GDO budget) or a number."),
-        seed: int = typer.Option(42, "--seed", help="Seed (clustering, model sampling, ties, baseline)."),
-        frames: int = typer.Option(32, "--frames", min=1, help="Frames a video is sampled to."),
-        baseline_mult: Optional[float] = typer.Option(None, "--baseline-mult", help="Uni-Nx baseline multiplier (default 10)."),
+        budget: str = options.budget(),
+        seed: int = options.seed(),
+        frames: int = options.frames(),
+        baseline_mult: Optional[float] = options.baseline_mult(),
         descriptors: Optional[str] = typer.Option(
             None, "--descriptors", help="Descriptor groups to compute, comma-separated (default: all; see `gdo profile`)."),
-        k: Optional[int] = typer.Option(None, "--k", min=1, help="Clusters (default: the mode's k rule; see `gdo profile`)."),
-        visual_encoder: Optional[Path] = typer.Option(
-            None, "--visual-encoder", help="Local CLIP/SigLIP folder for visual embeddings (default: weight-free features)."),
-        text_encoder: str = typer.Option(
-            "minilm", "--text-encoder", help="minilm (offline) | hashing | local sentence-transformers folder."),
-        batch_size: int = typer.Option(8, "--batch-size", min=1, help="Model batch size (with --model)."),
-        model_frames: Optional[int] = typer.Option(
-            None, "--model-frames", min=1, help="Frames per video the model sees (default: --frames)."),
-        device: str = typer.Option("auto", "--device", help="Model device: auto | cpu | cuda | cuda:N."),
-        trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow the model's own code (explicit opt-in)."),
-        no_vds: bool = typer.Option(False, "--no-vds", help="Ablation: drop the VDS term."),
-        no_ppl: bool = typer.Option(False, "--no-ppl", help="Ablation: drop the PPL-like (naturalness) term."),
-        no_sc: bool = typer.Option(False, "--no-sc", help="Ablation: drop the SC/quality term."),
-        allow_random_fill: bool = typer.Option(False, "--allow-random-fill", help="Default mode: fill a short subset at random (reported)."),
-        thumbnails: bool = typer.Option(True, "--thumbnails/--no-thumbnails", help="Frame thumbnails in report.html."),
-        examples: int = typer.Option(5, "--examples", min=0, help="Top and bottom candidates shown in report.html."),
+        k: Optional[int] = options.k(),
+        visual_encoder: Optional[Path] = options.visual_encoder(),
+        text_encoder: str = options.text_encoder(),
+        batch_size: int = options.batch_size(),
+        model_frames: Optional[int] = options.model_frames(),
+        device: str = options.device(),
+        trust_remote_code: bool = options.trust_remote_code(),
+        no_vds: bool = options.no_vds(),
+        no_ppl: bool = options.no_ppl(),
+        no_sc: bool = options.no_sc(),
+        allow_random_fill: bool = options.allow_random_fill(),
+        thumbnails: bool = options.thumbnails(),
+        examples: int = options.examples(),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary."),
     ) -> None:
         """Select a goal-specific subset of POOL... and write subset, baseline, exports and report.html."""

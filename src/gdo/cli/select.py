@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from gdo.cli import options
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``select`` command to ``app``."""
@@ -19,20 +21,19 @@ def register(app: typer.Typer) -> None:
             None, "--descriptors", "-d",
             help="descriptors.parquet, the GDO release's merged metrics JSONL, or its raw shard folder "
                  "(sixd_metrics_rank*.jsonl). Without it every candidate counts as having no descriptor row."),
-        preset: Optional[str] = typer.Option(None, "--preset", "-p", help="minloss, diverse, temp or temp_plus."),
-        goal: Optional[Path] = typer.Option(None, "--goal", "-g", help="Custom goal file (.toml/.yaml)."),
+        preset: Optional[str] = options.preset(),
+        goal: Optional[Path] = options.goal(),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-        mode: str = typer.Option("default", "--mode", help="default (flaws fixed) or paper (the release exactly)."),
-        seed: int = typer.Option(42, "--seed", help="Seed of tie draws, random fill and the baseline."),
-        budget: str = typer.Option("auto", "--budget", help="auto, or a fixed subset size."),
-        baseline_mult: Optional[float] = typer.Option(None, "--baseline-mult", help="Uni-Nx multiplier (default 10)."),
-        allow_random_fill: bool = typer.Option(False, "--allow-random-fill",
-                                               help="Default mode: fill a short subset at random (paper mode always does)."),
-        no_vds: bool = typer.Option(False, "--no-vds", help="Ablation: drop the VDS term."),
-        no_ppl: bool = typer.Option(False, "--no-ppl", help="Ablation: drop the PPL-like (naturalness) term."),
-        no_sc: bool = typer.Option(False, "--no-sc", help="Ablation: drop the SC/quality term."),
-        media_root: Optional[Path] = typer.Option(None, "--media-root", help="As in `gdo ingest` (media are never opened)."),
-        format: Optional[str] = typer.Option(None, "--format", help="Force a row format (as in `gdo ingest`)."),
+        mode: str = options.mode(),
+        seed: int = options.seed("Seed of tie draws, random fill and the baseline."),
+        budget: str = options.budget(),
+        baseline_mult: Optional[float] = options.baseline_mult(),
+        allow_random_fill: bool = options.allow_random_fill(),
+        no_vds: bool = options.no_vds(),
+        no_ppl: bool = options.no_ppl(),
+        no_sc: bool = options.no_sc(),
+        media_root: Optional[Path] = options.media_root("As in `gdo ingest` (media are never opened)."),
+        format: Optional[str] = options.fmt(),
         workers: int = typer.Option(0, "--workers", min=0,
                                     help="Processes parsing large pool files (0 = one per CPU); output identical for any N."),
     ) -> None:
