@@ -200,7 +200,8 @@ def profile_stage(candidates, out_dir: str | os.PathLike, cfg: ProfileConfig) ->
 
 
 # ----------------------------------------------------------------------------- select
-def select_stage(cands: Candidates, descriptors, out_dir: str | os.PathLike, cfg: SelectConfig):
+def select_stage(cands: Candidates, descriptors, out_dir: str | os.PathLike, cfg: SelectConfig, *,
+                 timings: dict[str, float] | None = None):
     """Select (:func:`gdo.selection.select.select`, pure) and write its files into ``out_dir``.
 
     Writes ``subset.jsonl`` and ``baseline.jsonl`` (the pool rows of the picks, only the chosen
@@ -214,6 +215,7 @@ def select_stage(cands: Candidates, descriptors, out_dir: str | os.PathLike, cfg
         cands: the candidates (:func:`load_candidates` or an ingest result).
         descriptors: descriptors.parquet, the release's merged JSONL or raw shard folder, a table,
             or None (every candidate lacks a descriptor row).
+        timings: seconds of earlier steps (e.g. ``{"ingest": s}``) to record in timings.json too.
 
     Returns:
         the :class:`gdo.selection.select.SelectionResult`.
@@ -233,7 +235,7 @@ def select_stage(cands: Candidates, descriptors, out_dir: str | os.PathLike, cfg
     out.mkdir(parents=True, exist_ok=True)
     result = select(cands.table, descriptors, cfg.goal, ingest_rejects=cands.n_rejects, pool_files=list(cands.pool_files),
                     **cfg.select_kwargs())
-    timings = dict(result.timings)
+    timings = {**(timings or {}), **result.timings}
     t1 = time.perf_counter()
     write_row_sets(cands.table, [(result.gdo_idx, out / "subset.jsonl"), (result.baseline_idx, out / "baseline.jsonl")])
     timings["write_subsets"] = time.perf_counter() - t1
@@ -252,7 +254,7 @@ def select_stage(cands: Candidates, descriptors, out_dir: str | os.PathLike, cfg
     write_parquet_atomic(out / "scores.parquet", pa.table({"uid": pa.array(result.uids, pa.string()),
                                                            "score": pa.array(result.score, pa.float64())}))
     timings["write_selection_report"] = time.perf_counter() - t1
-    timings["total"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t0 + timings.get("ingest", 0.0)  # as before: ingest included
     write_json_atomic(out / "timings.json", {k: round(v, 4) for k, v in timings.items()})
     result.timings = timings
     return result

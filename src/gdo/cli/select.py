@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -47,8 +48,9 @@ def register(app: typer.Typer) -> None:
                                     no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc)
             icfg = IngestConfig.make(media_root=media_root, fmt=format, workers=workers, probe_media=False,
                                      media_columns=False)
+            t0 = time.perf_counter()
             cands = stages.load_candidates(pool, icfg)
-            res = stages.select_stage(cands, descriptors, out, cfg)
+            res = stages.select_stage(cands, descriptors, out, cfg, timings={"ingest": time.perf_counter() - t0})
         except (ValueError, KeyError, FileNotFoundError) as e:  # ConfigError, SelectionError, GoalError, ...
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
             typer.echo(f"error: {msg}", err=True)
