@@ -26,7 +26,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PKG = SRC / "gdo"
 
 LAYERS: dict[str, int] = {
-    "__init__": 0, "utils": 0, "schema": 0, "py": 0,
+    "__init__": 0, "utils": 0, "schema": 0,
     "media": 1,
     "pool": 2,
     "descriptors": 3, "models": 3, "engine": 3,
