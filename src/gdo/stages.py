@@ -251,8 +251,10 @@ def select_stage(cands: Candidates, descriptors, out_dir: str | os.PathLike, cfg
     result.report["outputs"] = {"writer": "gdo.pool.writer", "files": list(SELECT_FILES)}
     with atomic_open(out / "report.json", "wb") as f:
         f.write(dumps_json(result.report))
-    write_parquet_atomic(out / "scores.parquet", pa.table({"uid": pa.array(result.uids, pa.string()),
-                                                           "score": pa.array(result.score, pa.float64())}))
+    # uids are unique: no dictionary pages (3x faster to write, smaller)
+    write_parquet_atomic(out / "scores.parquet", pa.table({"uid": cands.table["uid"].cast(pa.string()),
+                                                           "score": pa.array(result.score, pa.float64())}),
+                         use_dictionary=False)
     timings["write_selection_report"] = time.perf_counter() - t1
     timings["total"] = time.perf_counter() - t0 + timings.get("ingest", 0.0)  # as before: ingest included
     write_json_atomic(out / "timings.json", {k: round(v, 4) for k, v in timings.items()})
