@@ -27,8 +27,10 @@ Usage::
 At the end a summary (per size and form: min / median / max against the issue-7 targets, and the
 cost ratio between consecutive sizes) goes to stderr as ``{"summary": ...}`` lines.
 
-If the installed ``gdo`` has no ``select`` command yet, the runs call
-``gdo.selection.select.run_select`` through ``python -c`` instead (``"runner": "run_select"``).
+If the installed ``gdo`` has no ``select`` command yet (or with ``--profile``), the runs call the
+stage layer (``gdo.stages.load_candidates`` + ``select_stage``; ``run_select`` in older trees)
+through ``python -c`` instead (``"runner": "run_select"``). Compare two trees side by side by
+running this script with ``PYTHONPATH=OLD/src`` and then ``PYTHONPATH=NEW/src``.
 """
 
 from __future__ import annotations
@@ -112,10 +114,17 @@ def select_cli_available() -> bool:
 
 _DRIVER = r"""
 import sys, json
-from gdo.selection.select import run_select
 a = json.loads(sys.argv[1])
-def go():
-    run_select(a["pools"], a["descriptors"], a["out"], preset=a["preset"], mode=a["mode"], seed=42)
+try:  # the stage layer (gdo.stages); trees before it had selection.select.run_select
+    from gdo import stages
+    from gdo.config import IngestConfig, SelectConfig
+    def go():
+        cands = stages.load_candidates(a["pools"], IngestConfig(workers=0))
+        stages.select_stage(cands, a["descriptors"], a["out"], SelectConfig(preset=a["preset"], mode=a["mode"], seed=42))
+except ImportError:
+    from gdo.selection.select import run_select
+    def go():
+        run_select(a["pools"], a["descriptors"], a["out"], preset=a["preset"], mode=a["mode"], seed=42)
 if a.get("profile"):
     import cProfile, time
     pr = cProfile.Profile(time.process_time)  # CPU time: less sensitive to other load on shared cores
@@ -259,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per run before it is killed")
     ap.add_argument("--pools-dir", type=Path, default=POOLS)
-    ap.add_argument("--profile", action="store_true", help="cProfile each run (in-process run_select, CPU-time "
+    ap.add_argument("--profile", action="store_true", help="cProfile each run (in-process stage layer, CPU-time "
                     "timer) and add its top functions to the JSON line")
     ap.add_argument("--pyspy", action="store_true", help="sample each `gdo select` run with py-spy (must be on "
                     "PATH; low overhead) and add the top functions by share of samples to the JSON line")

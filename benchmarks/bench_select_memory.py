@@ -7,7 +7,7 @@ fields, scores, budget, quotas, constraints, fill, baseline and report.
 
 Candidates come from ``--pool DIR`` (a make_pool.py output folder: its two JSONL files are
 ingested once and its descriptors.parquet is read, then both are tiled ``--tile`` times with
-fresh uids and video keys) or, without ``--pool``, from gdo.selection.synthetic.
+fresh uids and video keys) or, without ``--pool``, from tests/_synthetic_pool.py.
 
 Prints one JSON line per run: {"n", "preset", "mode", "source", "seconds", "peak_rss_mb", "stages"}.
 
@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 import time
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -65,7 +67,8 @@ def main() -> None:
         for k in a.tile:
             jobs.append((f"pool x{k}", *_tile(base, desc, k)))
     else:
-        from gdo.selection.synthetic import make_candidates, make_descriptors
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from _synthetic_pool import make_candidates, make_descriptors  # test/benchmark helper, not the package
 
         for n in a.n:
             c = make_candidates(n, seed=0)

@@ -1,11 +1,12 @@
 """The whole job in one call: ingest -> profile -> select -> export -> report.
 
-``gdo run`` (src/gdo/cli/run.py) and the Python API ``gdo.run.run`` share this code. Every
-stage writes into one run folder::
+``gdo run`` (src/gdo/cli/run.py) and the Python API ``gdo.run.run`` share this code; the stages
+run through the stage layer :mod:`gdo.stages` (the same functions ``gdo ingest|profile|select|report``
+call) with the frozen configs of :mod:`gdo.config`. Every stage writes into one run folder::
 
     OUT/candidates.parquet, rejects.jsonl, ingest.json      (ingest, issue 2)
     OUT/descriptors.parquet, descriptors.meta.json           (profile, issues 3-4)
-    OUT/subset.jsonl, baseline.jsonl, selection.jsonl, report.json   (select, issue 5)
+    OUT/subset.jsonl, baseline.jsonl, selection.jsonl, report.json, scores.parquet   (select)
     OUT/exports/subset.<trainer>..., baseline.<trainer>...   (export; only with exports=...)
     OUT/report.html                                          (report)
 
@@ -22,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
+
+from gdo.config import RunConfig, parse_budget
 
 STAGES = ("ingest", "profile", "select", "export", "report")
 
@@ -40,6 +43,7 @@ class RunResult:
     report_html: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
     summary: str = ""
+    config: RunConfig | None = None
 
 
 def _say(progress: bool, msg: str) -> None:
@@ -48,59 +52,38 @@ def _say(progress: bool, msg: str) -> None:
 
 
 def _parse_budget(budget: str | int | None) -> int | None:
-    """``auto``/None -> None (auto budget); a non-negative integer -> that size (as ``gdo select``).
+    """``auto``/None -> None (auto budget); a non-negative integer -> that size (:func:`gdo.config.parse_budget`).
 
     Raises:
         ValueError: anything else.
     """
-    if budget is None:
-        return None
-    if isinstance(budget, int):
-        n = budget
-    else:
-        s = str(budget).strip().lower()
-        if s == "auto":
-            return None
-        try:
-            n = int(s)
-        except ValueError:
-            raise ValueError(f"--budget must be 'auto' or a non-negative integer, not {budget!r}") from None
-    if n < 0:
-        raise ValueError(f"--budget must be a non-negative integer, not {n}")
-    return n
+    b = parse_budget(budget)
+    return None if b == "auto" else b
 
 
-def _call(fn, /, *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn`` with only the keyword arguments its signature accepts (stages evolve separately)."""
-    params = inspect.signature(fn).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return fn(*args, **kwargs)
-    return fn(*args, **{k: v for k, v in kwargs.items() if k in params})
-
-
-def _read_selection(path: Path) -> tuple[list[str], list[str]]:
-    subset, baseline = [], []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                s = json.loads(line)
-                (baseline if s.get("set") == "baseline" else subset).append(s["uid"])
-    return subset, baseline
-
-
-def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plus", goal: str | Path | None = None,
+def run(pools: Sequence[str | Path], out: str | Path, *, preset: str | None = None, goal: str | Path | None = None,
         model: str | Path | None = None, mode: str = "default", workers: int = 1,
         media_root: str | Path | None = None, fmt: str | None = None, exports: Sequence[str] = (),
         budget: str | int | None = "auto", seed: int = 42, frames: int = 32, baseline_mult: float | None = None,
-        descriptors: Sequence[str] | None = None, no_vds: bool = False, no_ppl: bool = False, no_sc: bool = False,
-        allow_random_fill: bool = False, thumbnails: bool = True, progress: bool = True) -> RunResult:
+        descriptors: Sequence[str] | None = None, k: int | None = None, visual_encoder: str | Path | None = None,
+        text_encoder: str = "minilm", batch_size: int = 8, model_frames: int | None = None, device: str = "auto",
+        trust_remote_code: bool = False, no_vds: bool = False, no_ppl: bool = False, no_sc: bool = False,
+        no_vds_budget: bool = False,
+        allow_random_fill: bool = False, thumbnails: bool = True, examples: int = 5, progress: bool = True,
+        config: RunConfig | None = None) -> RunResult:
     """Run ingest, profile, select, export and report on ``pools`` into ``out``.
+
+    The options are those of the stages chained (one per ``gdo run`` flag); they are validated
+    once into a frozen :class:`gdo.config.RunConfig` before any stage runs (a bad goal or export
+    format costs no profiling). Pass ``config`` instead to reuse a built one (then no other option
+    may differ from its default). The stages run through :mod:`gdo.stages`, the same code the
+    single-stage commands use.
 
     Args:
         pools: pool files (JSONL, JSON, Parquet, saved HF datasets), in pool order.
         out: run folder (created).
-        preset: ``minloss`` | ``diverse`` | ``temp`` | ``temp_plus`` (ignored when ``goal`` is given).
-        goal: a TOML/YAML goal file (custom preset; see ``gdo presets``).
+        preset: ``minloss`` | ``diverse`` | ``temp`` | ``temp_plus`` (default when no ``goal``).
+        goal: a TOML/YAML goal file (custom preset; see ``gdo presets``); not with ``preset``.
         model: local VLM checkpoint folder for the model descriptors (VDS, PPL, SC, TNC judge);
             without it those columns stay null and selection uses the other descriptors.
         mode: ``default`` (fixed pipeline) or ``paper`` (reproduces the release, GDO_METHOD.md 7).
@@ -113,54 +96,51 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
         frames: T, frames a video is sampled to.
         baseline_mult: Uni-Nx multiplier (default: the goal's, 10).
         descriptors: descriptor groups to compute (default: all).
+        k, visual_encoder, text_encoder: clustering and embedding options of ``gdo profile``.
+        batch_size, model_frames, device, trust_remote_code: model-stage options of ``gdo profile``.
         no_vds / no_ppl / no_sc: ablations dropping those score terms (GDO_METHOD.md 5).
+        no_vds_budget: ablation of the auto budget's VDS adjustment (its own switch, as in the release).
         allow_random_fill: default mode: fill a short subset from a random reservoir (reported).
-        thumbnails: decode media for the report's thumbnails.
+        thumbnails: decode media for the report's thumbnails. examples: top/bottom candidates shown.
         progress: progress bars and stage lines on stderr, summary on stdout.
+        config: a ready RunConfig (replaces the options above).
 
     Returns:
         RunResult.
 
     Raises:
-        ValueError: bad arguments (unknown export format, bad budget, unknown preset) or no
-            usable candidate in the pool. Stage errors propagate with their own messages.
+        gdo.config.ConfigError (a ValueError): a bad option (unknown export format, bad budget,
+            unknown preset, bad goal file, both preset and goal). ValueError: no usable candidate
+            in the pool. FileNotFoundError: a pool file or the model folder is missing. Stage
+            errors propagate with their own messages.
     """
-    from gdo.export import EXPORTERS
+    from gdo import stages
 
+    options = dict(preset=preset, goal=goal, model=model, mode=mode, workers=workers, media_root=media_root,
+                   fmt=fmt, exports=exports, budget=budget, seed=seed, frames=frames, baseline_mult=baseline_mult,
+                   descriptors=descriptors, k=k, visual_encoder=visual_encoder, text_encoder=text_encoder,
+                   batch_size=batch_size, model_frames=model_frames, device=device,
+                   trust_remote_code=trust_remote_code, no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc, no_vds_budget=no_vds_budget,
+                   allow_random_fill=allow_random_fill, thumbnails=thumbnails, examples=examples, progress=progress)
+    if config is None:
+        cfg = RunConfig.from_options(**options)
+    else:
+        changed = sorted(k for k, v in options.items() if v != _DEFAULTS[k])
+        if changed:
+            raise ValueError(f"run(config=...): options {changed} given as well; put them in the config")
+        cfg = config
+    progress = cfg.progress
     t_all = time.perf_counter()
     out_dir = Path(out)
     pools = [str(p) for p in pools]
     if not pools:
         raise ValueError("no pool file given")
-    exports = [e.strip().lower() for x in exports for e in str(x).split(",") if e.strip()]
-    bad = [e for e in exports if e not in EXPORTERS]
-    if bad:
-        raise ValueError(f"unknown export format(s) {bad}; choose from {sorted(EXPORTERS)}")
-    n_budget = _parse_budget(budget)
-    if mode not in ("default", "paper"):
-        raise ValueError(f"mode must be 'default' or 'paper', not {mode!r}")
-    goal_label = preset if goal is None else str(goal)
-    if goal is None:
-        from gdo.selection.presets import get_preset
-
-        try:
-            get_preset(preset)
-        except KeyError as e:
-            raise ValueError(str(e.args[0])) from None
-    elif not hasattr(goal, "model_dump"):
-        # validate a goal file before any stage runs (a bad goal must not cost a profile run)
-        from gdo.selection.goal import GoalError, load_goal
-
-        try:
-            goal_label = str(goal)
-            goal = load_goal(goal)
-        except GoalError as e:
-            raise ValueError(str(e)) from None
     missing = [p for p in pools if not Path(p).exists()]
     if missing:
         raise FileNotFoundError(f"pool file(s) not found: {missing}")
-    if model is not None and not Path(model).exists():
-        raise FileNotFoundError(f"--model {model}: no such folder (gdo never downloads weights; "
+    pcfg, scfg = cfg.profile, cfg.select
+    if pcfg.model is not None and not Path(pcfg.model).exists():
+        raise FileNotFoundError(f"--model {pcfg.model}: no such folder (gdo never downloads weights; "
                                 "download the checkpoint first and pass its local folder)")
     out_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -168,26 +148,7 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
     # 1. ingest
     _say(progress, f"[1/5] ingest: reading {len(pools)} pool file(s)")
     t0 = time.perf_counter()
-    from gdo.pool.ingest import ingest, write_ingest
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(pools), desc="ingest", unit="file", disable=not progress)
-    seen = {"candidates": 0, "rejected": 0}
-
-    def _file_done(path: str, st: dict) -> None:
-        seen["candidates"] += st.get("candidates", 0)
-        seen["rejected"] += st.get("rows_rejected", 0)
-        bar.set_postfix(candidates=seen["candidates"], rows_rejected=seen["rejected"], refresh=False)
-        bar.update(1)
-
-    try:
-        res = ingest(pools, media_root=media_root, fmt=fmt, frames=frames, probe_media=True, workers=workers,
-                     progress=_file_done if progress else False)
-    finally:
-        bar.update(bar.total - bar.n)  # files rejected as a whole do not call back
-        bar.close()
-    write_ingest(res, out_dir)
+    res = stages.ingest_stage(pools, out_dir, cfg.ingest, progress=progress)
     cands = res.candidates
     timings["ingest"] = time.perf_counter() - t0
     if cands.num_rows == 0:
@@ -196,63 +157,44 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
                    f"({timings['ingest']:.1f} s)")
 
     # 2. profile
-    _say(progress, "[2/5] profile: descriptors" + (f" with model {model}" if model else " (no model: model descriptors stay null)"))
+    _say(progress, "[2/5] profile: descriptors" + (f" with model {pcfg.model}" if pcfg.model
+                                                    else " (no model: model descriptors stay null)"))
     t0 = time.perf_counter()
-    from gdo.descriptors.profile import profile
-
-    _call(profile, cands, out_dir, descriptors=descriptors, workers=workers, mode=mode,
-          model=str(model) if model else None, media_root=media_root, frames=frames, seed=seed, progress=progress)
+    stages.profile_stage(cands, out_dir, pcfg)
     timings["profile"] = time.perf_counter() - t0
     _say(progress, f"      descriptors.parquet written ({timings['profile']:.1f} s)")
 
     # 3. select
-    _say(progress, f"[3/5] select: goal {goal_label}, mode {mode}, budget {'auto' if n_budget is None else n_budget}")
+    _say(progress, f"[3/5] select: goal {scfg.goal_label}, mode {scfg.mode}, budget {scfg.budget}")
     t0 = time.perf_counter()
-    _select(pools, out_dir, cands, len(res.rejects), preset=preset, goal=goal, mode=mode, seed=seed, budget=n_budget,
-            baseline_mult=baseline_mult, media_root=media_root, fmt=fmt,
-            ablations={"no_vds": no_vds, "no_ppl": no_ppl, "no_sc": no_sc, "allow_random_fill": allow_random_fill})
+    sel = stages.select_stage(stages.Candidates(cands, len(res.rejects), stages.pool_files(res.stats)), out_dir / "descriptors.parquet",
+                              out_dir, scfg)
     timings["select"] = time.perf_counter() - t0
-    subset, baseline = _read_selection(out_dir / "selection.jsonl")
+    subset, baseline = sel.gdo_uids(), sel.baseline_uids()
     _say(progress, f"      subset {len(subset):,}, baseline {len(baseline):,} ({timings['select']:.1f} s)")
 
     # 4. export
-    written: list[Path] = []
     t0 = time.perf_counter()
-    # exports of an earlier run into this folder describe another subset: never leave them beside
-    # the new ones (a user could train on them)
-    stale = out_dir / "exports"
-    if stale.is_dir():
-        for f in sorted(stale.iterdir()):
-            if f.is_file() and (f.name.startswith(("subset", "baseline")) or f.name == "dataset_info.json"):
-                f.unlink()
-    if exports:
-        _say(progress, f"[4/5] export: {', '.join(exports)}")
-        from tqdm.auto import tqdm
-
-        from gdo.export import export
-
-        jobs = [(f, name, uids) for f in exports for name, uids in (("subset", subset), ("baseline", baseline))]
-        for f, name, uids in tqdm(jobs, desc="export", unit="file", disable=not progress):
-            written += export(cands, out_dir / "exports", f, uids=uids, name=name)
-        written = list(dict.fromkeys(written))
+    if cfg.export.formats:
+        _say(progress, f"[4/5] export: {', '.join(cfg.export.formats)}")
     else:
         _say(progress, "[4/5] export: none requested (--export swift|llamafactory|llava)")
+    written = stages.export_stage(cands, out_dir, cfg.export, subset, baseline, progress=progress)
     timings["export"] = time.perf_counter() - t0
 
     # 5. report
     _say(progress, "[5/5] report: report.html")
     t0 = time.perf_counter()
-    from gdo.report import build_report, run_summary
-
-    html = build_report(out_dir, thumbnails=thumbnails, progress=progress)
+    html = stages.report_stage(out_dir, cfg.report, progress=progress)
     timings["report"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_all
+
+    from gdo.report import run_summary
+    from gdo.utils.io import write_json_atomic
 
     rj = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
     summary = run_summary(out_dir, n_candidates=cands.num_rows, n_rejects=len(res.rejects), exports=written,
                           elapsed_s=timings["total"])
-    from gdo.utils.io import write_json_atomic
-
     tpath = out_dir / "timings.json"
     try:
         prev = json.loads(tpath.read_text(encoding="utf-8")) if tpath.exists() else {}
@@ -263,23 +205,8 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
         print(summary, flush=True)
     return RunResult(out_dir=out_dir, n_candidates=cands.num_rows, n_rejects=len(res.rejects), subset_uids=subset,
                      baseline_uids=baseline, report_json=rj, exports=written, report_html=html, timings=timings,
-                     summary=summary)
+                     summary=summary, config=cfg)
 
 
-def _select(pools: list[str], out_dir: Path, cands, n_rejects: int, *, preset: str, goal, mode: str, seed: int,
-            budget: int | None, baseline_mult: float | None, media_root, fmt, ablations: dict[str, bool]) -> None:
-    """Run the selection stage (:func:`gdo.selection.select.run_select`) into ``out_dir``.
-
-    Also writes ``scores.parquet`` (uid, score for every candidate) for the report's top/bottom lists.
-    """
-    import pyarrow as pa
-
-    from gdo.selection.select import run_select
-    from gdo.utils.io import write_parquet_atomic
-
-    res = run_select(pools, out_dir / "descriptors.parquet", out_dir, preset=None if goal else preset, goal=goal,
-                     candidates=cands, ingest_rejects=n_rejects, mode=mode, seed=seed,
-                     budget=budget if budget is not None else "auto", baseline_mult=baseline_mult,
-                     media_root=str(media_root) if media_root else None, fmt=fmt, **ablations)
-    write_parquet_atomic(out_dir / "scores.parquet",
-                         pa.table({"uid": pa.array(res.uids, pa.string()), "score": pa.array(res.score, pa.float64())}))
+_DEFAULTS = {k: p.default for k, p in inspect.signature(run).parameters.items()
+             if p.kind is p.KEYWORD_ONLY and k != "config"}

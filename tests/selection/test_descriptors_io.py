@@ -13,7 +13,7 @@ import pytest
 from gdo.schema import DESCRIPTOR_COLUMNS
 from gdo.descriptors.cluster import default_k
 from gdo.selection.descriptors_io import DescriptorError, compute_clusters, detect_form, read_descriptors
-from gdo.selection.synthetic import make_candidates, make_descriptors
+from _synthetic_pool import make_candidates, make_descriptors
 
 
 def _write_jsonl(path, rows):

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from gdo.cli import options
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``ingest`` command to ``app``."""
@@ -15,29 +17,23 @@ def register(app: typer.Typer) -> None:
     def ingest_cmd(
         pool: List[Path] = typer.Argument(..., help="Pool files (JSONL, JSON, Parquet) or saved HF dataset folders."),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-        media_root: Optional[Path] = typer.Option(
-            None, "--media-root",
-            help="Folder media paths resolve against and are confined to (default: each pool file's folder)."),
-        format: Optional[str] = typer.Option(
-            None, "--format", help="Force a row format: llava_ov, llava_video, llava, sharegpt, openai_content."),
-        frames: int = typer.Option(32, "--frames", min=1, help="T: frames a video is sampled to."),
+        media_root: Optional[Path] = options.media_root(),
+        format: Optional[str] = options.fmt(),
+        frames: int = options.frames(),
         workers: int = typer.Option(1, "--workers", min=1, help="Processes for large JSONL files."),
         no_probe: bool = typer.Option(False, "--no-probe", help="Do not open media files (no checks, null video facts)."),
     ) -> None:
         """Read instruction pools into candidates: one per (user, assistant) turn pair."""
-        from gdo.pool.ingest import ingest, write_ingest
+        from gdo import stages
+        from gdo.config import IngestConfig
 
-        missing = [str(p) for p in pool if not Path(p).exists()]
-        if missing:
-            typer.echo(f"error: pool file not found: {', '.join(missing)}", err=True)
-            raise typer.Exit(2)
         try:
-            res = ingest(pool, media_root=media_root, fmt=format, frames=frames, probe_media=not no_probe,
-                         workers=workers, progress=False)
-        except ValueError as e:
+            cfg = IngestConfig.make(media_root=media_root, fmt=format, frames=frames, workers=workers,
+                                    probe_media=not no_probe)
+            res = stages.ingest_stage(pool, out, cfg)
+        except (ValueError, FileNotFoundError) as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2)
-        write_ingest(res, out)
         t = res.stats["totals"]
         for f, s in res.stats["files"].items():
             extra = f", file rejected: {s['file_reject']}" if "file_reject" in s else ""

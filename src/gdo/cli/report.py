@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from gdo.cli import options
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``report`` command to ``app``."""
@@ -17,15 +19,17 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write (default DIR/report.html)."),
         candidates: Optional[Path] = typer.Option(None, "--candidates", help="candidates.parquet (default DIR/candidates.parquet)."),
         descriptors: Optional[Path] = typer.Option(None, "--descriptors", help="descriptors.parquet (default DIR/descriptors.parquet)."),
-        examples: int = typer.Option(5, "--examples", min=0, help="How many top and bottom candidates to show."),
-        thumbnails: bool = typer.Option(True, "--thumbnails/--no-thumbnails", help="Decode media for frame thumbnails."),
+        examples: int = options.examples(),
+        thumbnails: bool = options.thumbnails(),
     ) -> None:
         """Plots (pool vs subset vs baseline), budget math, constraint status, top/bottom candidates."""
-        from gdo.report import build_report
+        from gdo import stages
+        from gdo.config import ReportConfig
 
         try:
-            path = build_report(run_dir, out_path=out, candidates_path=candidates, descriptors_path=descriptors,
-                                n_examples=examples, thumbnails=thumbnails, progress=True)
+            cfg = ReportConfig.make(examples=examples, thumbnails=thumbnails)
+            path = stages.report_stage(run_dir, cfg, out_path=out, candidates_path=candidates,
+                                       descriptors_path=descriptors, progress=True)
         except (ValueError, FileNotFoundError) as e:
             typer.echo(f"gdo report: error: {e}", err=True)
             raise typer.Exit(2) from None

@@ -1,4 +1,7 @@
-"""`gdo run`: ingest -> profile -> select -> export -> report in one command."""
+"""`gdo run`: ingest -> profile -> select -> export -> report in one command.
+
+It takes every option of the stages it chains (`gdo ingest`, `gdo profile`, `gdo select`, `gdo report`);
+they are validated once into a frozen :class:`gdo.config.RunConfig`."""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+
+from gdo.cli import options
 
 
 def register(app: typer.Typer) -> None:
@@ -15,33 +20,49 @@ def register(app: typer.Typer) -> None:
     def run_cmd(
         pools: List[Path] = typer.Argument(..., help="Pool files (JSONL, JSON, Parquet, saved HF datasets), in pool order."),
         out: Path = typer.Option(..., "--out", "-o", help="Run folder for every output file."),
-        preset: str = typer.Option("temp_plus", "--preset", "-p", help="Goal preset: minloss, diverse, temp, temp_plus (see `gdo presets`)."),
-        goal: Optional[Path] = typer.Option(None, "--goal", help="Custom goal file (TOML or YAML); overrides --preset."),
-        model: Optional[Path] = typer.Option(None, "--model", help="Local VLM checkpoint folder for VDS/PPL/SC/TNC (e.g. Qwen3-VL-8B-Instruct)."),
-        mode: str = typer.Option("default", "--mode", help="default (fixed pipeline) or paper (reproduce the release)."),
+        preset: Optional[str] = options.preset("Goal preset: minloss, diverse, temp, temp_plus (default temp_plus; see `gdo presets`)."),
+        goal: Optional[Path] = options.goal(),
+        model: Optional[Path] = options.model(),
+        mode: str = options.mode(),
         workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes (results identical for any value)."),
-        media_root: Optional[Path] = typer.Option(None, "--media-root", help="Folder media paths resolve against (default: each pool file's folder)."),
-        fmt: Optional[str] = typer.Option(None, "--format", help="Force the input format (default: auto-detect per file)."),
+        media_root: Optional[Path] = options.media_root(),
+        fmt: Optional[str] = options.fmt(),
         export: List[str] = typer.Option([], "--export", "-e", help="Trainer export: swift, llamafactory, llava (repeat or comma-separate)."),
-        budget: str = typer.Option("auto", "--budget", help="Subset size: auto (GDO budget) or a number."),
-        seed: int = typer.Option(42, "--seed", help="Seed (clustering, model sampling, ties, baseline)."),
-        frames: int = typer.Option(32, "--frames", min=1, help="Frames a video is sampled to."),
-        baseline_mult: Optional[float] = typer.Option(None, "--baseline-mult", help="Uni-Nx baseline multiplier (default 10)."),
-        no_vds: bool = typer.Option(False, "--no-vds", help="Ablation: drop the VDS term."),
-        no_ppl: bool = typer.Option(False, "--no-ppl", help="Ablation: drop the PPL-like (naturalness) term."),
-        no_sc: bool = typer.Option(False, "--no-sc", help="Ablation: drop the SC/quality term."),
-        allow_random_fill: bool = typer.Option(False, "--allow-random-fill", help="Default mode: fill a short subset at random (reported)."),
-        thumbnails: bool = typer.Option(True, "--thumbnails/--no-thumbnails", help="Frame thumbnails in report.html."),
+        budget: str = options.budget(),
+        seed: int = options.seed(),
+        frames: int = options.frames(),
+        baseline_mult: Optional[float] = options.baseline_mult(),
+        descriptors: Optional[str] = typer.Option(
+            None, "--descriptors", help="Descriptor groups to compute, comma-separated (default: all; see `gdo profile`)."),
+        k: Optional[int] = options.k(),
+        visual_encoder: Optional[Path] = options.visual_encoder(),
+        text_encoder: str = options.text_encoder(),
+        batch_size: int = options.batch_size(),
+        model_frames: Optional[int] = options.model_frames(),
+        device: str = options.device(),
+        trust_remote_code: bool = options.trust_remote_code(),
+        no_vds: bool = options.no_vds(),
+        no_ppl: bool = options.no_ppl(),
+        no_sc: bool = options.no_sc(),
+        no_vds_budget: bool = options.no_vds_budget(),
+        allow_random_fill: bool = options.allow_random_fill(),
+        thumbnails: bool = options.thumbnails(),
+        examples: int = options.examples(),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary."),
     ) -> None:
         """Select a goal-specific subset of POOL... and write subset, baseline, exports and report.html."""
+        from gdo.config import RunConfig
         from gdo.run import run
 
         try:
-            run(pools, out, preset=preset, goal=goal, model=model, mode=mode, workers=workers, media_root=media_root,
-                fmt=fmt, exports=export, budget=budget, seed=seed, frames=frames, baseline_mult=baseline_mult,
-                no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc, allow_random_fill=allow_random_fill,
-                thumbnails=thumbnails, progress=not quiet)
+            cfg = RunConfig.from_options(
+                preset=preset, goal=goal, model=model, mode=mode, workers=workers, media_root=media_root, fmt=fmt,
+                exports=export, budget=budget, seed=seed, frames=frames, baseline_mult=baseline_mult,
+                descriptors=descriptors, k=k, visual_encoder=visual_encoder, text_encoder=text_encoder,
+                batch_size=batch_size, model_frames=model_frames, device=device,
+                trust_remote_code=trust_remote_code, no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc, no_vds_budget=no_vds_budget,
+                allow_random_fill=allow_random_fill, thumbnails=thumbnails, examples=examples, progress=not quiet)
+            run(pools, out, config=cfg)
         except (ValueError, FileNotFoundError) as e:
             typer.echo(f"gdo run: error: {e}", err=True)
             raise typer.Exit(2) from None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import List, Optional
 
 import typer
+
+from gdo.cli import options
 
 
 def register(app: typer.Typer) -> None:
@@ -19,68 +22,37 @@ def register(app: typer.Typer) -> None:
             None, "--descriptors", "-d",
             help="descriptors.parquet, the GDO release's merged metrics JSONL, or its raw shard folder "
                  "(sixd_metrics_rank*.jsonl). Without it every candidate counts as having no descriptor row."),
-        preset: Optional[str] = typer.Option(None, "--preset", "-p", help="minloss, diverse, temp or temp_plus."),
-        goal: Optional[Path] = typer.Option(None, "--goal", "-g", help="Custom goal file (.toml/.yaml)."),
+        preset: Optional[str] = options.preset(),
+        goal: Optional[Path] = options.goal(),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-        mode: str = typer.Option("default", "--mode", help="default (flaws fixed) or paper (the release exactly)."),
-        seed: int = typer.Option(42, "--seed", help="Seed of tie draws, random fill and the baseline."),
-        budget: str = typer.Option("auto", "--budget", help="auto, or a fixed subset size."),
-        baseline_mult: Optional[float] = typer.Option(None, "--baseline-mult", help="Uni-Nx multiplier (default 10)."),
-        allow_random_fill: bool = typer.Option(False, "--allow-random-fill",
-                                               help="Default mode: fill a short subset at random (paper mode always does)."),
-        no_vds: bool = typer.Option(False, "--no-vds", help="Ablation: drop the VDS term."),
-        no_ppl: bool = typer.Option(False, "--no-ppl", help="Ablation: drop the PPL-like (naturalness) term."),
-        no_sc: bool = typer.Option(False, "--no-sc", help="Ablation: drop the SC/quality term."),
-        no_vds_budget: bool = typer.Option(False, "--no-vds-budget",
-                                           help="Ablation: no VDS adjustment of the auto budget (--no-vds keeps it)."),
-        media_root: Optional[Path] = typer.Option(None, "--media-root", help="As in `gdo ingest` (media are never opened)."),
-        format: Optional[str] = typer.Option(None, "--format", help="Force a row format (as in `gdo ingest`)."),
+        mode: str = options.mode(),
+        seed: int = options.seed("Seed of tie draws, random fill and the baseline."),
+        budget: str = options.budget(),
+        baseline_mult: Optional[float] = options.baseline_mult(),
+        allow_random_fill: bool = options.allow_random_fill(),
+        no_vds: bool = options.no_vds(),
+        no_ppl: bool = options.no_ppl(),
+        no_sc: bool = options.no_sc(),
+        no_vds_budget: bool = options.no_vds_budget(),
+        media_root: Optional[Path] = options.media_root("As in `gdo ingest` (media are never opened)."),
+        format: Optional[str] = options.fmt(),
         workers: int = typer.Option(0, "--workers", min=0,
                                     help="Processes parsing large pool files (0 = one per CPU); output identical for any N."),
     ) -> None:
         """Select a goal-driven subset and its equal-protocol random baseline. Never opens media files."""
-        from gdo.selection.descriptors_io import DescriptorError
-        from gdo.selection.goal import GoalError
-        from gdo.selection.select import SelectionError, run_select
+        from gdo import stages
+        from gdo.config import IngestConfig, SelectConfig
 
-        if (preset is None) == (goal is None):
-            typer.echo("error: give exactly one of --preset and --goal", err=True)
-            raise typer.Exit(2)
-        if mode not in ("default", "paper"):
-            typer.echo(f"error: --mode must be default or paper, not {mode!r}", err=True)
-            raise typer.Exit(2)
-        bud: int | str = "auto"
-        if budget != "auto":
-            try:
-                bud = int(budget)
-                if bud < 0:
-                    raise ValueError
-            except ValueError:
-                typer.echo(f"error: --budget must be auto or a non-negative integer, not {budget!r}", err=True)
-                raise typer.Exit(2)
-        cands = None
-        rejects = None
-        pools = [str(p) for p in pool]
-        missing = [p for p in pools if not Path(p).exists()]
-        if missing:
-            typer.echo(f"error: pool file not found: {', '.join(missing)}", err=True)
-            raise typer.Exit(2)
-        if len(pool) == 1 and (pool[0].name == "candidates.parquet" or (pool[0] / "candidates.parquet").exists()):
-            from gdo.pool.ingest import read_candidates
-
-            cp = pool[0] if pool[0].name == "candidates.parquet" else pool[0] / "candidates.parquet"
-            cands = read_candidates(cp)
-            pools = sorted(set(cands["source_file"].to_pylist())) if cands.num_rows else []
-            rej_path = cp.parent / "rejects.jsonl"
-            if rej_path.exists():  # the ingest rejects of this pool, counted in report.json
-                with open(rej_path, "rb") as f:
-                    rejects = sum(1 for line in f if line.strip())
         try:
-            res = run_select(pools, descriptors, out, preset=preset, goal=goal, candidates=cands,
-                             ingest_rejects=rejects, mode=mode, seed=seed, budget=bud, baseline_mult=baseline_mult,
-                             allow_random_fill=allow_random_fill, no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc,
-                             no_vds_budget=no_vds_budget, media_root=str(media_root) if media_root else None, fmt=format, workers=workers)
-        except (SelectionError, GoalError, DescriptorError, KeyError, FileNotFoundError) as e:
+            cfg = SelectConfig.make(preset=preset, goal=goal, mode=mode, seed=seed, budget=budget,
+                                    baseline_mult=baseline_mult, allow_random_fill=allow_random_fill,
+                                    no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc, no_vds_budget=no_vds_budget)
+            icfg = IngestConfig.make(media_root=media_root, fmt=format, workers=workers, probe_media=False,
+                                     media_columns=False)
+            t0 = time.perf_counter()
+            cands = stages.load_candidates(pool, icfg)
+            res = stages.select_stage(cands, descriptors, out, cfg, timings={"ingest": time.perf_counter() - t0})
+        except (ValueError, KeyError, FileNotFoundError) as e:  # ConfigError, SelectionError, GoalError, ...
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
             typer.echo(f"error: {msg}", err=True)
             raise typer.Exit(2)
@@ -105,4 +77,4 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"note: the subset holds {acc['selected']:,} of the budget {b['n']:,}: the remaining "
                        "candidates are ineligible (dedup, per-video cap, video-share bounds) or outside the "
                        "per-stratum shortlists; --allow-random-fill fills the rest at random", err=True)
-        typer.echo(f"wrote {out}/subset.jsonl, baseline.jsonl, selection.jsonl, report.json")
+        typer.echo(f"wrote {out}/" + ", ".join(stages.SELECT_FILES))

@@ -5,6 +5,6 @@ temp_plus), ``descriptors_io`` (our Parquet, the release's merged JSONL, and an 
 gdo.descriptors' cluster and quality code),
 ``text`` (vectorised word tokens), ``score`` (stratum fields, candidate score), ``paper`` (the
 release's random stream, shortlists and baseline order), ``budget`` (auto budget, largest-remainder
-quotas), ``baseline`` (Uni-Nx), ``select`` (``select`` / ``run_select``), ``report`` (report.json,
-schema in docs/REPORT_SCHEMA.md), ``synthetic`` (in-memory test pools).
+quotas), ``baseline`` (Uni-Nx), ``select`` (``select``, pure: the stage layer gdo.stages writes its files), ``report`` (report.json,
+schema in docs/REPORT_SCHEMA.md).
 """

@@ -12,7 +12,7 @@ baseline, jsd_subset, jsd_baseline}}, ``strata`` {count, listed, rows: [{key, po
 subset, baseline}]}, ``descriptor_stats`` {name: {bins, pool, subset, baseline, missing, mean}},
 ``z_stats``, ``baseline`` {mult, target, size, relaxed, seed}, ``accounting`` {candidates_in_pool,
 selected, not_selected, baseline_selected, ingest_rejects, without_descriptor_row, random_fill,
-budget, short_of_budget}; run_select adds ``outputs`` {writer, files}.
+budget, short_of_budget}; the stage layer (gdo.stages.select_stage) adds ``outputs`` {writer, files}.
 """
 
 from __future__ import annotations

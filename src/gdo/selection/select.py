@@ -1,12 +1,12 @@
 """Goal-driven selection: budget, quotas, constraints, oversampled pools, six fill steps, baseline.
 
-GDO_METHOD.md section 5 (and 4 for the scores). Entry points:
+GDO_METHOD.md section 5 (and 4 for the scores). Entry point:
 
 * :func:`select` — in-memory: candidates table (``gdo.schema.CANDIDATE_SCHEMA``) + descriptors
   (table, path or None) + goal -> :class:`SelectionResult` (indices, stages, scores, report dict).
-* :func:`run_select` — files: ingests the pool (``probe_media=False``: select never opens media),
-  reads the descriptors, selects, and writes ``subset.jsonl``, ``baseline.jsonl``,
-  ``selection.jsonl``, ``report.json`` (deterministic) and ``timings.json`` into ``out_dir``.
+  It neither ingests nor writes: the stage layer (:func:`gdo.stages.select_stage`) reads the
+  candidates and writes ``subset.jsonl``, ``baseline.jsonl``, ``selection.jsonl``, ``report.json``,
+  ``scores.parquet`` and ``timings.json``.
 
 Modes: ``paper`` reproduces the release (float budget arithmetic, mean/std z over every descriptor
 row, durations after the 32-frame cut, whitespace-collapsing MCQ test, every video question counted
@@ -23,7 +23,6 @@ floors) that cannot be met from the oversampled pools continues into the rest of
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -501,143 +500,3 @@ def _stat_cols(D, has_desc, take, N) -> dict[str, np.ndarray]:
         v = np.asarray(pc.fill_null(col, np.nan), dtype=np.float64)
         out[k] = np.where(has_desc, v[take], np.nan)
     return out
-
-
-# ----------------------------------------------------------------------------- files
-def _fallback_write_rows(candidates: pa.Table, uids: Sequence[str], out_path: Path) -> int:
-    """Minimal writer (used only when gdo.pool.writer is unavailable): one LLaVA-style row per candidate."""
-    from gdo.utils.io import atomic_open
-    import orjson
-
-    want = pa.array(list(uids), pa.string())
-    mask = pc.is_in(candidates["uid"], value_set=want)
-    sub = candidates.filter(mask)
-    if "pool_pos" in sub.column_names:
-        sub = sub.take(pc.sort_indices(sub, [("pool_pos", "ascending")]))
-    rows = sub.to_pylist()
-    with atomic_open(out_path, "wb") as f:
-        for r in rows:
-            kind = r.get("media_kind")
-            tok = "<video>" if r.get("bucket") == SHORT_VIDEO else "<image>"
-            nmedia = len(r.get("media_raw") or []) if kind == "image" else (1 if r.get("media_raw") else 0)
-            obj = {"id": r.get("row_id"), "uid": r["uid"],
-                   "conversations": [{"from": "human", "value": tok * nmedia + ("\n" if nmedia else "") + (r.get("question") or "")},
-                                     {"from": "gpt", "value": r.get("answer") or ""}]}
-            if r.get("data_source") is not None:
-                obj["data_source"] = r["data_source"]
-            if kind == "image":
-                obj["image"] = r.get("media_raw")
-            elif kind in ("frames", "video"):
-                obj["video"] = r.get("media_raw") if kind == "frames" else (r.get("media_raw") or [None])[0]
-            f.write(orjson.dumps(obj) + b"\n")
-    return len(rows)
-
-
-def _write_rows(candidates: pa.Table, uids: Sequence[str], out_path: Path) -> tuple[int, str]:
-    try:
-        from gdo.pool.writer import write_rows  # type: ignore
-    except ImportError:
-        return _fallback_write_rows(candidates, uids, out_path), "fallback"
-    return int(write_rows(candidates, list(uids), out_path)), "gdo.pool.writer"
-
-
-def run_select(pool_paths: Sequence[str | Path] | None, descriptors_path: str | Path | pa.Table | None,
-               out_dir: str | Path, *, preset: str | None = None, goal: Goal | str | Path | None = None,
-               candidates: pa.Table | None = None, ingest_rejects: int | None = None,
-               mode: str = "default", seed: int = 42, budget: int | str = "auto",
-               baseline_mult: float | None = None, allow_random_fill: bool = False, no_vds: bool = False,
-               no_ppl: bool = False, no_sc: bool = False, no_vds_budget: bool = False,
-               media_root: str | None = None, fmt: str | None = None,
-               write_subsets: bool = True, workers: int = 0) -> SelectionResult:
-    """Select from files (or an already-ingested ``candidates`` table) and write the outputs.
-
-    Writes ``out_dir``/``subset.jsonl``, ``baseline.jsonl`` (pool's own format, only the chosen
-    turns), ``selection.jsonl`` (``{"uid", "set", "score", "stage"}`` per pick: the GDO picks in
-    pool order, then the baseline picks in pool order), ``report.json`` (byte-identical for the
-    same inputs and seed) and ``timings.json``.
-
-    ``workers`` processes parse large JSONL pool files (0 = one per CPU, at most 8); the output is
-    identical for any value.
-
-    Raises:
-        SelectionError: neither pool paths nor candidates given; and the errors of :func:`select`.
-    """
-    from gdo.utils.io import atomic_open, dumps_json, write_json_atomic
-
-    import orjson
-
-    t0 = time.perf_counter()
-    timings: dict[str, float] = {}
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if candidates is None:
-        if not pool_paths:
-            raise SelectionError("no pool files given")
-        from gdo.pool.ingest import ingest
-
-        missing = [str(p) for p in pool_paths if not Path(p).exists()]
-        if missing:
-            raise SelectionError(f"pool file not found: {', '.join(missing)}")
-        # lean ingest: no media files opened, no media path lists built (select never needs them)
-        n_workers = workers if workers > 0 else max(1, min(8, os.cpu_count() or 1))
-        res = ingest([str(p) for p in pool_paths], media_root=media_root, fmt=fmt, probe_media=False,
-                     media_columns=False, workers=n_workers)
-        candidates = res.candidates
-        if candidates.num_rows == 0:
-            reasons: dict[str, int] = {}
-            for r in res.rejects:
-                reasons[r.get("reason", "?")] = reasons.get(r.get("reason", "?"), 0) + 1
-            detail = ", ".join(f"{k}={v}" for k, v in sorted(reasons.items())) or "no rows"
-            raise SelectionError(f"nothing usable was read: no candidate in any pool file ({detail})")
-        if ingest_rejects is None:
-            rej = getattr(res, "rejects", None)
-            ingest_rejects = (rej.num_rows if hasattr(rej, "num_rows") else len(rej)) if rej is not None else None
-        # selection and the row writer never need the media path lists (most of the table's memory):
-        # keep only their lengths
-        drop = [c for c in ("media", "media_raw") if c in candidates.column_names]
-        if drop:
-            mlen = pc.fill_null(pc.list_value_length(candidates["media"]), 0) if "media" in drop else None
-            candidates = candidates.drop_columns(drop)
-            if mlen is not None:
-                candidates = candidates.append_column("media_len", mlen)
-        del res
-        timings["ingest"] = time.perf_counter() - t0
-    result = select(candidates, descriptors_path, goal, preset=preset, mode=mode, seed=seed, budget=budget,
-                    baseline_mult=baseline_mult, allow_random_fill=allow_random_fill, no_vds=no_vds,
-                    no_ppl=no_ppl, no_sc=no_sc, no_vds_budget=no_vds_budget, ingest_rejects=ingest_rejects,
-                    pool_files=[str(p) for p in (pool_paths or [])])
-    timings.update(result.timings)
-    t1 = time.perf_counter()
-    g_uids = result.gdo_uids()
-    b_uids = result.baseline_uids()
-    writer = None
-    if write_subsets:
-        try:
-            from gdo.pool.writer import write_row_sets
-        except ImportError:
-            _, writer = _write_rows(candidates, g_uids, out / "subset.jsonl")
-            _write_rows(candidates, b_uids, out / "baseline.jsonl")
-        else:
-            # both files in one pass over the pool files
-            write_row_sets(candidates, [(result.gdo_idx, out / "subset.jsonl"),
-                                        (result.baseline_idx, out / "baseline.jsonl")])
-            writer = "gdo.pool.writer"
-    timings["write_subsets"] = time.perf_counter() - t1
-    t1 = time.perf_counter()
-    sc = result.score
-    with atomic_open(out / "selection.jsonl", "wb") as f:
-        buf = []
-        for i, u, st in zip(result.gdo_idx.tolist(), g_uids, result.gdo_stage):
-            buf.append(orjson.dumps({"uid": u, "set": "gdo", "score": float(sc[i]), "stage": st}))
-        for i, u, st in zip(result.baseline_idx.tolist(), b_uids, result.baseline_stage):
-            buf.append(orjson.dumps({"uid": u, "set": "baseline", "score": float(sc[i]), "stage": st}))
-        f.write(b"\n".join(buf) + (b"\n" if buf else b""))
-    result.report["outputs"] = {"writer": writer, "files": ["subset.jsonl", "baseline.jsonl", "selection.jsonl",
-                                                            "report.json"]}
-    with atomic_open(out / "report.json", "wb") as f:
-        f.write(dumps_json(result.report))
-    timings["write_selection_report"] = time.perf_counter() - t1
-    timings["total"] = time.perf_counter() - t0
-    write_json_atomic(out / "timings.json", {k: round(v, 4) for k, v in timings.items()})
-    result.timings = timings
-    return result

@@ -1,4 +1,7 @@
-"""In-memory synthetic pools shaped like LLaVA-OneVision + LLaVA-Video (for tests and timing).
+"""In-memory synthetic pools shaped like LLaVA-OneVision + LLaVA-Video (test and benchmark helper).
+
+Not part of the package (issue 11 item 6): tests import it directly (tests/ is on pytest's
+pythonpath), benchmarks/bench_select_memory.py puts tests/ on sys.path.
 
 :func:`make_candidates` builds a CANDIDATE_SCHEMA table (media paths omitted: selection never opens
 media; ``native_frames`` carries the frame count), :func:`make_descriptors` a matching descriptor
