@@ -93,7 +93,8 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
         media_root: str | Path | None = None, fmt: str | None = None, exports: Sequence[str] = (),
         budget: str | int | None = "auto", seed: int = 42, frames: int = 32, baseline_mult: float | None = None,
         descriptors: Sequence[str] | None = None, no_vds: bool = False, no_ppl: bool = False, no_sc: bool = False,
-        allow_random_fill: bool = False, thumbnails: bool = True, progress: bool = True) -> RunResult:
+        allow_random_fill: bool = False, thumbnails: bool = True, progress: bool = True,
+        engine: str = "local", address: str | None = None, devices: Sequence[int] | None = None) -> RunResult:
     """Run ingest, profile, select, export and report on ``pools`` into ``out``.
 
     Args:
@@ -117,6 +118,8 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
         allow_random_fill: default mode: fill a short subset from a random reservoir (reported).
         thumbnails: decode media for the report's thumbnails.
         progress: progress bars and stage lines on stderr, summary on stdout.
+        engine, address, devices: profile engine ("local" | "ray"), Ray address, GPUs for model
+            actors (see :class:`gdo.descriptors.config.ProfileConfig`; output identical).
 
     Returns:
         RunResult.
@@ -201,7 +204,8 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
     from gdo.descriptors.profile import profile
 
     _call(profile, cands, out_dir, descriptors=descriptors, workers=workers, mode=mode,
-          model=str(model) if model else None, media_root=media_root, frames=frames, seed=seed, progress=progress)
+          model=str(model) if model else None, media_root=media_root, frames=frames, seed=seed, progress=progress,
+          engine=engine, address=address, devices=tuple(devices) if devices is not None else None)
     timings["profile"] = time.perf_counter() - t0
     _say(progress, f"      descriptors.parquet written ({timings['profile']:.1f} s)")
 

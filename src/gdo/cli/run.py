@@ -33,6 +33,9 @@ def register(app: typer.Typer) -> None:
         allow_random_fill: bool = typer.Option(False, "--allow-random-fill", help="Default mode: fill a short subset at random (reported)."),
         thumbnails: bool = typer.Option(True, "--thumbnails/--no-thumbnails", help="Frame thumbnails in report.html."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary."),
+        engine: str = typer.Option("local", "--engine", help="Profile engine: local | ray (pip install 'gdo[ray]'); output identical."),
+        address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local Ray)."),
+        devices: Optional[str] = typer.Option(None, "--devices", help="GPUs for model actors with --engine ray, e.g. 0,1."),
     ) -> None:
         """Select a goal-specific subset of POOL... and write subset, baseline, exports and report.html."""
         from gdo.run import run
@@ -41,8 +44,9 @@ def register(app: typer.Typer) -> None:
             run(pools, out, preset=preset, goal=goal, model=model, mode=mode, workers=workers, media_root=media_root,
                 fmt=fmt, exports=export, budget=budget, seed=seed, frames=frames, baseline_mult=baseline_mult,
                 no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc, allow_random_fill=allow_random_fill,
-                thumbnails=thumbnails, progress=not quiet)
-        except (ValueError, FileNotFoundError) as e:
+                thumbnails=thumbnails, progress=not quiet, engine=engine, address=address,
+                devices=[int(d) for d in devices.split(",") if d.strip()] if devices else None)
+        except (ValueError, FileNotFoundError, RuntimeError) as e:
             typer.echo(f"gdo run: error: {e}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:

@@ -25,7 +25,7 @@ Then, over the whole pool (cheap, vectorised): the stratum fields and lexical TN
 media_key, text_emb, visual_emb, model_emb; sidecar ``embeddings.meta.json``), ``media.parquet`` (one row per media item), ``descriptors.meta.json``
 (config, config hash, mode, model id, library versions; no timestamps) and ``timings.json``
 (wall-clock seconds per stage; the only non-deterministic file; the measured cost per stage
-goes to ``OUT/.gdo/cost.json`` for the report).
+per stage goes to ``OUT/cost.json``, equally non-deterministic).
 
 Modes: ``default`` buckets duration by the native frame count, detects MCQ options properly,
 uses the TNC judge for the temporal category when the model ran, and scales cluster distances;
@@ -502,6 +502,8 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
             cost[stage.name] = {"units": len(units), "unit": "media items" if stage.unit == "media" else "candidates",
                                 "shards": len(names), "shards_computed": res.computed, "shards_reused": res.reused,
                                 "wall_s": round(timings[stage.name], 3), "task_s": round(res.task_seconds, 3),
+                                "task_s_per_unit": (round(res.task_seconds / (len(units) * res.computed / len(names)), 5)
+                                                    if res.computed and units else None),
                                 "resource": "model actor" if stage.uses_model else "cpu task",
                                 "engine": getattr(ex, "name", type(ex).__name__)}
             if res.failures:
@@ -512,7 +514,8 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
         close = getattr(ex, "close", None)
         if close is not None and executor is None:
             close()
-    write_json_atomic(out / ".gdo" / "cost.json", cost)
+    write_json_atomic(out / "cost.json", {"profile": cost, "note": "measured wall-clock and task seconds per "
+                                          "stage of the last profile run (reused shards cost nothing)"})
     if failures:
         lines = [f"{st}/{name}: {err}" for st, fs in failures.items() for name, err in fs.items()]
         raise ShardsFailedError(
