@@ -119,15 +119,16 @@ class RayExecutor:
             kw["address"] = self.address
         kw["logging_level"] = logging.WARNING
         ray.init(**kw)
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
         self._started = True
-        ctx = ray.data.DataContext.get_current()
+
+    def _quiet(self) -> None:
+        """gdo prints its own progress: no Ray Data bars or per-dataset INFO lines."""
+        ctx = self.ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.execution_options.preserve_order = False
-        try:
-            ray.data.DataContext.get_current().print_on_execution_start = False
-        except Exception:  # pragma: no cover - older Ray
-            pass
+        for name in ("ray.data", "ray.data._internal.execution.streaming_executor",
+                     "ray.data._internal.progress.logging_progress"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
     def _gpus(self) -> int:
         if self.device == "cpu":
@@ -140,6 +141,7 @@ class RayExecutor:
     def run(self, tasks, uses_model: bool, progress: bool, desc: str) -> Iterator[tuple[int, Any]]:
         """Yield ``(task index, execute_shard result)`` as shards finish (any order)."""
         self._init()
+        self._quiet()
         ray = self.ray
         bar = None
         if progress and len(tasks):
