@@ -76,7 +76,7 @@ def test_new_descriptor_is_one_module_plus_registration(real_data, tmp_path):
     '''))
     script = textwrap.dedent(f'''
         import json, sys
-        sys.path[:0] = [{str(tmp_path)!r}, {str(Path(__file__).resolve().parents[1] / "engine")!r}]
+        sys.path[:0] = [{str(tmp_path)!r}, {str(Path(__file__).resolve().parents[1])!r}]
         import gdo.descriptors.groups, gdo_brightness_descriptor  # the registration line
         import gdo.descriptors.motion as M
         calls = []
