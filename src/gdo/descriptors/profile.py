@@ -497,14 +497,15 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
             from gdo.engine.executor import run_stage
 
             res = run_stage(ex, store, names, make_task, stage.uses_model, cfg.progress,
-                            "visual encoder" if stage.name == "visual_hf" else stage.name)
+                            "visual encoder" if stage.name == "visual_hf" else stage.name, gpu=stage.wants_gpu)
             timings[stage.name] = time.perf_counter() - t
             cost[stage.name] = {"units": len(units), "unit": "media items" if stage.unit == "media" else "candidates",
                                 "shards": len(names), "shards_computed": res.computed, "shards_reused": res.reused,
                                 "wall_s": round(timings[stage.name], 3), "task_s": round(res.task_seconds, 3),
                                 "task_s_per_unit": (round(res.task_seconds / (len(units) * res.computed / len(names)), 5)
                                                     if res.computed and units else None),
-                                "resource": "model actor" if stage.uses_model else "cpu task",
+                                "resource": ("gpu model actor" if stage.wants_gpu else "model actor")
+                                if stage.uses_model else "cpu task",
                                 "engine": getattr(ex, "name", type(ex).__name__)}
             if res.failures:
                 failures[stage.name] = res.failures

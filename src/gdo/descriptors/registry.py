@@ -63,6 +63,7 @@ class Stage:
         setup: ``setup_args -> state`` (called once per process / actor and cached).
         compute: ``(state, payload) -> pa.Table``.
         size_key: key of the shard size in ``ProfileConfig.sizes``.
+        wants_gpu: the model runs on a GPU when there is one (Ray: ``num_gpus=1`` per actor).
     """
 
     name: str
@@ -76,6 +77,7 @@ class Stage:
     setup: Callable[[dict], Any]
     compute: Callable[[Any, Any], pa.Table]
     size_key: str = ""
+    wants_gpu: bool = False
 
 
 @dataclass(frozen=True)

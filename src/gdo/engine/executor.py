@@ -74,7 +74,7 @@ class Executor(Protocol):
     name: str
 
     def run(self, tasks: Sequence[ShardTask], uses_model: bool, progress: bool,
-            desc: str) -> Iterator[tuple[int, tuple[str, Any, float]]]: ...
+            desc: str, gpu: bool = False) -> Iterator[tuple[int, tuple[str, Any, float]]]: ...
 
 
 @dataclass
@@ -94,8 +94,25 @@ class StageResult:
         return pa.concat_tables(self.tables)
 
 
+class _LazyTasks(Sequence):
+    """Shard tasks built on access: executors take them a window at a time, so the driver never
+    holds every shard's payload at once (bounded memory on large pools)."""
+
+    def __init__(self, make_task: Callable[[int], ShardTask], todo: list[int]):
+        self._make = make_task
+        self._todo = todo
+
+    def __len__(self) -> int:
+        return len(self._todo)
+
+    def __getitem__(self, j):
+        if isinstance(j, slice):
+            return [self[k] for k in range(*j.indices(len(self)))]
+        return self._make(self._todo[j])
+
+
 def run_stage(executor: Executor, store: ShardStore, names: list[str], make_task: Callable[[int], ShardTask],
-              uses_model: bool, progress: bool = False, desc: str = "") -> StageResult:
+              uses_model: bool, progress: bool = False, desc: str = "", gpu: bool = False) -> StageResult:
     """Compute the missing shards of a stage through ``executor``, persisting each as it arrives.
 
     Args:
@@ -104,6 +121,7 @@ def run_stage(executor: Executor, store: ShardStore, names: list[str], make_task
         names: shard names in order (:meth:`ShardStore.shard_name`).
         make_task: shard index -> :class:`ShardTask` (called only for missing shards).
         uses_model: the stage loads a model (in-process locally, actor pool on Ray).
+        gpu: its model runs on a GPU when there is one (Ray: one GPU per actor).
 
     Returns:
         :class:`StageResult`; failed shards are recorded in the store and listed in ``failures``.
@@ -111,8 +129,8 @@ def run_stage(executor: Executor, store: ShardStore, names: list[str], make_task
     todo = [i for i, n in enumerate(names) if not store.is_complete(n)]
     res = StageResult(tables=[], reused=len(names) - len(todo))
     if todo:
-        tasks = [make_task(i) for i in todo]
-        for j, (status, value, secs) in executor.run(tasks, uses_model, progress, desc):
+        tasks = _LazyTasks(make_task, todo)
+        for j, (status, value, secs) in executor.run(tasks, uses_model, progress, desc, gpu=gpu):
             name = names[todo[j]]
             res.task_seconds += secs
             if status == "ok":

@@ -90,7 +90,7 @@ class LocalExecutor:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
 
-    def run(self, tasks, uses_model: bool, progress: bool, desc: str):
+    def run(self, tasks, uses_model: bool, progress: bool, desc: str, gpu: bool = False):
         """Yield ``(task index, execute_shard result)`` in completion order."""
         from gdo.engine.executor import execute_shard
 

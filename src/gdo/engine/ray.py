@@ -129,6 +129,7 @@ class RayExecutor:
         for name in ("ray.data", "ray.data._internal.execution.streaming_executor",
                      "ray.data._internal.progress.logging_progress"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "bars disabled"
 
     def _gpus(self) -> int:
         if self.device == "cpu":
@@ -138,7 +139,7 @@ class RayExecutor:
         except Exception:  # pragma: no cover
             return 0
 
-    def run(self, tasks, uses_model: bool, progress: bool, desc: str) -> Iterator[tuple[int, Any]]:
+    def run(self, tasks, uses_model: bool, progress: bool, desc: str, gpu: bool = False) -> Iterator[tuple[int, Any]]:
         """Yield ``(task index, execute_shard result)`` as shards finish (any order)."""
         self._init()
         self._quiet()
@@ -156,7 +157,7 @@ class RayExecutor:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # retry limits are still passed as remote args
                     if uses_model:
-                        gpus = self._gpus()
+                        gpus = self._gpus() if gpu else 0
                         n_actors = gpus if gpus else self.workers
                         ds = ds.map_batches(_ShardActor, batch_size=1,
                                             compute=ray.data.ActorPoolStrategy(size=min(n_actors, len(items))),

@@ -42,7 +42,7 @@ register(Stage(
     setup_args=lambda ctx: {"model": ctx.cfg.model, "batch_size": ctx.cfg.model_batch_size,
                             "device": ctx.cfg.device, "seed": ctx.cfg.seed, "frames": ctx.model_frames,
                             "trust_remote_code": ctx.cfg.trust_remote_code},
-    setup=_setup, compute=_compute, size_key="model"))
+    setup=_setup, compute=_compute, size_key="model", wants_gpu=True))
 
 
 def _columns(ctx) -> dict:

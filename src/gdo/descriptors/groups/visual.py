@@ -56,4 +56,4 @@ register(Stage(
     payload=lambda ctx, idx: [ctx.item_list[i] for i in idx],
     setup_args=lambda ctx: {"path": ctx.cfg.visual_encoder, "device": ctx.cfg.device,
                             "trust_remote_code": ctx.cfg.trust_remote_code, "frames": ctx.cfg.frames},
-    setup=_setup, compute=_compute_hf, size_key="visual_hf"))
+    setup=_setup, compute=_compute_hf, size_key="visual_hf", wants_gpu=True))
