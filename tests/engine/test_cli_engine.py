@@ -66,7 +66,7 @@ def test_dry_run_counts_demo_pool(tiny_model, tmp_path):
     n = cands.num_rows
     assert e["model_calls"]["loss_video"] == e["model_calls"]["loss_blind"] == n
     assert e["model_calls"]["sc_samples"] == 5 * n
-    assert e["model_calls"]["judge"] == len({normalise_question(q) for q in cands.column("question").to_pylist()})
+    assert e["model_calls"]["judge"] == len({normalise_question(q) for q in cands.column("question").to_pylist()})  # ASCII pool: lower == casefold
     p = e["prompt_tokens"]
     proc = load_processor(tiny_model)
     q0, a0 = cands.column("question")[0].as_py(), cands.column("answer")[0].as_py()

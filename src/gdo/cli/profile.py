@@ -116,8 +116,11 @@ def _dry_run(pool, out, cfg, media_root, fmt, model_size, gpu, gpus, json_out) -
     import orjson
     import pyarrow.parquet as pq
 
-    from gdo.engine.cost import estimate, format_estimate
+    import os
 
+    from gdo.engine.cost import estimate, format_estimate, load_processor_async
+
+    get_proc = load_processor_async(cfg.model, cfg.trust_remote_code) if cfg.model is not None else None
     paths = [Path(p) for p in pool]
     if len(paths) == 1 and paths[0].name == "candidates.parquet":
         cands = pq.read_table(paths[0])
@@ -127,11 +130,13 @@ def _dry_run(pool, out, cfg, media_root, fmt, model_size, gpu, gpus, json_out) -
         from gdo.pool.ingest import ingest
 
         cands = ingest([str(p) for p in paths], media_root=media_root, fmt=fmt, frames=cfg.frames,
-                       probe_media=False, media_columns=False, workers=cfg.workers).candidates
+                       probe_media=False, media_columns=False,
+                       workers=max(cfg.workers, min(4, os.cpu_count() or 1))).candidates
     try:
         e = estimate(cands, frames=cfg.frames, model=cfg.model, model_frames=cfg.model_frames, model_size_b=model_size,
                      gpu=gpu, gpus=gpus, cpus=cfg.workers, text_encoder=cfg.text_encoder,
-                     batch_size=cfg.model_batch_size, trust_remote_code=cfg.trust_remote_code)
+                     batch_size=cfg.model_batch_size, trust_remote_code=cfg.trust_remote_code,
+                     processor=get_proc() if get_proc is not None else None)
     except (ValueError, OSError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)

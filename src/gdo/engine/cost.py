@@ -39,14 +39,15 @@ class Throughput:
 
 
 #: Media stage and text embeddings on CPU: measured with benchmarks/bench_ray_media.py and
-#: benchmarks/bench_text_embed.py on the development machine (2 shared x86 cores, 2026-12-02).
+#: benchmarks/bench_text_embed.py on the development machine (2 x86 cores shared with other jobs,
+#: load average 13-14 while measuring, 2026-12-02): pessimistic for a dedicated core.
 THROUGHPUT: dict[str, Throughput] = {
-    "media/video": Throughput(1.2, "video items/s/core", "benchmarks/bench_ray_media.py, real clips of "
-                              "../shared/data/real, local engine, 1 worker, 2-core dev machine", True),
+    "media/video": Throughput(0.756, "video items/s/core", "benchmarks/bench_ray_media.py, 16 real clips of "
+                              "../shared/data/real, local engine, 1 worker, shared 2-core dev machine", True),
     "media/image": Throughput(25.0, "image items/s/core", "estimate: one image decode + hashes, no optical flow "
                               "(about 20x a video item's 8-frame decode + 7 Farneback flows)", False),
-    "text/minilm": Throughput(180.0, "candidates/s/core", "benchmarks/bench_text_embed.py, all-MiniLM-L6-v2, "
-                              "batch 64, 2-core dev machine", True),
+    "text/minilm": Throughput(29.5, "candidates/s/core", "benchmarks/bench_text_embed.py, all-MiniLM-L6-v2, "
+                              "batch 64, 1 torch thread, shared 2-core dev machine", True),
     "text/hashing": Throughput(20000.0, "candidates/s/core", "estimate: hashing of word tokens", False),
 }
 
@@ -95,7 +96,7 @@ def _sample_rows(n: int, k: int) -> list[int]:
 
 
 def measure_prompt_tokens(cands: pa.Table, model: str, *, frames: int, sample: int = 256,
-                          trust_remote_code: bool = False) -> dict[str, Any]:
+                          trust_remote_code: bool = False, processor=None) -> dict[str, Any]:
     """Prompt tokens per candidate measured with the model's processor on ``sample`` rows.
 
     Text tokens: the chat template of (question, answer) tokenised by the processor. Visual tokens:
@@ -110,7 +111,7 @@ def measure_prompt_tokens(cands: pa.Table, model: str, *, frames: int, sample: i
 
     from gdo.models.hf import load_processor
 
-    proc = load_processor(model, trust_remote_code=trust_remote_code)
+    proc = processor if processor is not None else load_processor(model, trust_remote_code=trust_remote_code)
     rows = _sample_rows(cands.num_rows, sample)
     sub = cands.take(pa.array(rows, pa.int64())).select(["question", "answer", "media_kind", "n_frames"]).to_pylist()
     text_tok = []
@@ -132,10 +133,36 @@ def measure_prompt_tokens(cands: pa.Table, model: str, *, frames: int, sample: i
             "source": "measured by the model's processor (synthetic 448x448 frame for visual tokens)"}
 
 
+def load_processor_async(model: str, trust_remote_code: bool = False):
+    """Start loading ``model``'s processor in a thread (the dry run reads the pool meanwhile);
+    returns a zero-argument function that waits and returns it (or raises its error)."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def work():
+        try:
+            from gdo.models.hf import load_processor
+
+            box["p"] = load_processor(model, trust_remote_code=trust_remote_code)
+        except BaseException as e:  # re-raised in the caller's thread
+            box["e"] = e
+
+    th = threading.Thread(target=work, daemon=True)
+    th.start()
+
+    def get():
+        th.join()
+        if "e" in box:
+            raise box["e"]
+        return box["p"]
+    return get
+
+
 def estimate(cands: pa.Table, *, frames: int = 32, model: str | None = None, model_frames: int | None = None,
              model_size_b: float | None = None, gpu: str = "h100", gpus: int = 1, cpus: int = 1,
              text_encoder: str = "minilm", batch_size: int = 8, sample: int = 256,
-             trust_remote_code: bool = False) -> dict[str, Any]:
+             trust_remote_code: bool = False, processor=None) -> dict[str, Any]:
     """The dry-run estimate for a candidates table (``gdo.schema.CANDIDATE_SCHEMA``).
 
     Args:
@@ -157,10 +184,9 @@ def estimate(cands: pa.Table, *, frames: int = 32, model: str | None = None, mod
     n_image_c = int(pc.sum(is_image).as_py() or 0)
     vk = pc.filter(cands.column("video_key"), is_video)
     n_videos = len(pc.unique(vk.combine_chunks() if isinstance(vk, pa.ChunkedArray) else vk))
-    from gdo.models.hf import normalise_question
-
-    questions = cands.column("question").to_pylist()
-    n_judge = len({normalise_question(q or "") for q in questions})
+    # distinct judge keys (gdo.models.hf.normalise_question, vectorised: lower-case instead of casefold)
+    q = pc.utf8_lower(cands.column("question").fill_null(""))
+    n_judge = int(pc.count_distinct(pc.binary_join(pc.utf8_split_whitespace(q), " ")).as_py())
     calls = {"loss_video": n, "loss_blind": n, "sc_samples": SC_SAMPLES * n, "judge": n_judge}
     used: dict[str, dict] = {}
 
@@ -176,7 +202,7 @@ def estimate(cands: pa.Table, *, frames: int = 32, model: str | None = None, mod
     prompt = None
     if model is not None:
         prompt = measure_prompt_tokens(cands, model, frames=model_frames or frames, sample=sample,
-                                       trust_remote_code=trust_remote_code)
+                                       trust_remote_code=trust_remote_code, processor=processor)
     gpu_h = None
     if model_size_b is not None:
         tp = model_throughput(model_size_b, gpu, batch_size)
