@@ -11,7 +11,7 @@ row), streamed through ``map_batches``:
   each actor gets ``num_gpus=1`` (one actor per GPU, ``devices`` choosing them); on CPU
   ``workers`` actors.
 
-The driver consumes results as they stream (``iter_rows``), writes each shard into the same
+The driver consumes results as they stream (``iter_rows``; tables travel as Arrow IPC bytes, tasks through the object store), writes each shard into the same
 :class:`gdo.engine.store.ShardStore` with the same completion markers as the local engine, and
 holds at most a window of :data:`WINDOW` shard payloads, so local and Ray runs resume each other
 and give byte-identical descriptors.parquet. Retries and failure records come from
@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import warnings
 from typing import Any, Iterator, Sequence
 
 import numpy as np
+import pyarrow as pa
 
 #: Retries of a Ray task / restarts of an actor whose process died (killed worker, OOM); Python
 #: errors are retried inside :func:`gdo.engine.executor.execute_shard` instead.
@@ -48,14 +48,39 @@ def _require_ray():
     return ray
 
 
-def _run_batch(batch: dict) -> dict:
-    """Ray task body: run the shard tasks of one batch (normally one) in this worker."""
+def table_to_ipc(table: pa.Table) -> bytes:
+    """Arrow IPC stream bytes of ``table`` (how shard results travel back to the driver)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def ipc_to_table(blob: bytes) -> pa.Table:
+    """Inverse of :func:`table_to_ipc`."""
+    return pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
+
+
+def _run_batch(batch: dict, refs: dict) -> dict:
+    """Ray task body: run the shard tasks of one batch (normally one) in this worker.
+
+    ``refs`` maps task index -> object ref of its :class:`gdo.engine.executor.ShardTask` (put in
+    the object store by the driver); the result table comes back as Arrow IPC bytes.
+    """
+    import ray
+
     from gdo.engine.executor import execute_shard
 
-    out = []
-    for blob in batch["task"]:
-        out.append(pickle.dumps(execute_shard(pickle.loads(blob)), protocol=5))
-    return {"j": np.asarray(batch["j"]), "result": np.array(out, dtype=object)}
+    status, blobs, errors, secs = [], [], [], []
+    for j in batch["j"]:
+        st, value, sec = execute_shard(ray.get(refs[int(j)]))
+        status.append(st)
+        blobs.append(table_to_ipc(value) if st == "ok" else b"")
+        errors.append(None if st == "ok" else str(value))
+        secs.append(sec)
+    return {"j": np.asarray(batch["j"]), "status": np.array(status, dtype=object),
+            "blob": np.array(blobs, dtype=object), "error": np.array(errors, dtype=object),
+            "secs": np.array(secs, dtype=np.float64)}
 
 
 class _ShardActor:
@@ -68,8 +93,8 @@ class _ShardActor:
 
         init_worker()
 
-    def __call__(self, batch: dict) -> dict:
-        return _run_batch(batch)
+    def __call__(self, batch: dict, refs: dict) -> dict:
+        return _run_batch(batch, refs)
 
 
 class RayExecutor:
@@ -152,26 +177,28 @@ class RayExecutor:
         try:
             for lo in range(0, len(tasks), WINDOW):
                 idx = list(range(lo, min(len(tasks), lo + WINDOW)))
-                items = [{"j": j, "task": pickle.dumps(tasks[j], protocol=5)} for j in idx]
-                ds = ray.data.from_items(items, override_num_blocks=len(items))
+                refs = {j: ray.put(tasks[j]) for j in idx}
+                ds = ray.data.from_items([{"j": j} for j in idx], override_num_blocks=len(idx))
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # retry limits are still passed as remote args
                     if uses_model:
                         gpus = self._gpus() if gpu else 0
                         n_actors = gpus if gpus else self.workers
-                        ds = ds.map_batches(_ShardActor, batch_size=1,
-                                            compute=ray.data.ActorPoolStrategy(size=min(n_actors, len(items))),
+                        ds = ds.map_batches(_ShardActor, batch_size=1, fn_kwargs={"refs": refs},
+                                            compute=ray.data.ActorPoolStrategy(size=min(n_actors, len(idx))),
                                             num_gpus=1 if gpus else 0, num_cpus=1,
                                             max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)
                     else:
-                        ds = ds.map_batches(_run_batch, batch_size=1, num_cpus=1,
-                                            compute=ray.data.TaskPoolStrategy(size=min(self.workers, len(items))),
+                        ds = ds.map_batches(_run_batch, batch_size=1, num_cpus=1, fn_kwargs={"refs": refs},
+                                            compute=ray.data.TaskPoolStrategy(size=min(self.workers, len(idx))),
                                             max_retries=MAX_RESTARTS)
                 for row in ds.iter_rows():
-                    res = pickle.loads(row["result"])
                     if bar is not None:
                         bar.update(1)
-                    yield int(row["j"]), res
+                    ok = row["status"] == "ok"
+                    yield int(row["j"]), (row["status"], ipc_to_table(row["blob"]) if ok else row["error"],
+                                          float(row["secs"]))
+                del refs
         finally:
             if bar is not None:
                 bar.close()
