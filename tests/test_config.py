@@ -48,10 +48,14 @@ def test_goal_file_is_checked_when_the_config_is_built(tmp_path):
 
 
 def test_profile_config_passes_every_profile_keyword():
-    """Nothing is dropped: profile_kwargs() names exactly profile()'s options (from its own signature)."""
+    """Nothing is dropped: profile_kwargs() names exactly profile()'s options: its explicit keywords
+    and the fields of the registry's ProfileConfig (profile(**options) builds one from them)."""
+    from gdo.descriptors.config import ProfileConfig as DescriptorConfig
     from gdo.descriptors.profile import profile
 
-    params = set(inspect.signature(profile).parameters) - {"paths_or_candidates", "out_dir", "shard_sizes"}
+    explicit = set(inspect.signature(profile).parameters) - {"paths_or_candidates", "out_dir", "config",
+                                                              "executor", "options"}
+    params = explicit | (set(DescriptorConfig.model_fields) - {"shard_sizes"})
     kw = ProfileConfig.make(model="m", batch_size=4, device="cuda:1", model_frames=8, trust_remote_code=True,
                             descriptors="motion, fields", k=7).profile_kwargs()
     assert set(kw) == params

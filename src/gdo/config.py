@@ -136,6 +136,9 @@ class ProfileConfig(_Frozen):
     device: str = "auto"
     trust_remote_code: bool = False
     progress: bool = False
+    engine: str = "local"
+    address: Optional[str] = None
+    devices: Optional[tuple[int, ...]] = None
 
     @field_validator("descriptors", mode="before")
     @classmethod
@@ -154,6 +157,20 @@ class ProfileConfig(_Frozen):
             raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, not {v!r}")
         return v
 
+    @model_validator(mode="after")
+    def _registry_rules(self):
+        self.descriptor_config()  # the registry's ProfileConfig owns the rules (groups, engine, devices)
+        return self
+
+    def descriptor_config(self):
+        """The :class:`gdo.descriptors.config.ProfileConfig` of these options (raises ValueError)."""
+        from gdo.descriptors.config import ProfileConfig as DescriptorConfig
+
+        kw = self.profile_kwargs()
+        kw.pop("media_root")
+        kw.pop("fmt")
+        return DescriptorConfig(**kw)
+
     def profile_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of :func:`gdo.descriptors.profile.profile` (every field, none dropped)."""
         return {"descriptors": list(self.descriptors) if self.descriptors else None, "workers": self.workers,
@@ -162,7 +179,8 @@ class ProfileConfig(_Frozen):
                 "progress": self.progress, "visual_encoder": self.visual_encoder,
                 "text_encoder": self.text_encoder, "fmt": self.fmt, "model_batch_size": self.batch_size,
                 "device": self.device, "trust_remote_code": self.trust_remote_code,
-                "model_frames": self.model_frames}
+                "model_frames": self.model_frames, "engine": self.engine, "address": self.address,
+                "devices": self.devices}
 
 
 class SelectConfig(_Frozen):
@@ -299,7 +317,8 @@ class RunConfig(_Frozen):
                      trust_remote_code: bool = False, no_vds: bool = False, no_ppl: bool = False,
                      no_sc: bool = False, no_vds_budget: bool = False, allow_random_fill: bool = False,
                      thumbnails: bool = True,
-                     examples: int = 5, progress: bool = True) -> "RunConfig":
+                     examples: int = 5, progress: bool = True, engine: str = "local",
+                     address: Optional[str] = None, devices: Any = None) -> "RunConfig":
         """The flat options of ``gdo run`` (one per CLI flag) -> a validated RunConfig.
 
         Shared options (mode, seed, frames, media_root, fmt, workers) go to every stage that takes
@@ -318,7 +337,8 @@ class RunConfig(_Frozen):
                                            media_root=media_root, fmt=fmt, frames=frames, k=k, seed=seed,
                                            visual_encoder=visual_encoder, text_encoder=text_encoder,
                                            batch_size=batch_size, model_frames=model_frames, device=device,
-                                           trust_remote_code=trust_remote_code, progress=progress),
+                                           trust_remote_code=trust_remote_code, progress=progress,
+                                           engine=engine, address=address, devices=devices),
                 select=SelectConfig.make(preset=preset, goal=goal, mode=mode, seed=seed, budget=budget,
                                          baseline_mult=baseline_mult, allow_random_fill=allow_random_fill,
                                          no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc,

@@ -70,6 +70,7 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str | None = No
         trust_remote_code: bool = False, no_vds: bool = False, no_ppl: bool = False, no_sc: bool = False,
         no_vds_budget: bool = False,
         allow_random_fill: bool = False, thumbnails: bool = True, examples: int = 5, progress: bool = True,
+        engine: str = "local", address: str | None = None, devices: Sequence[int] | None = None,
         config: RunConfig | None = None) -> RunResult:
     """Run ingest, profile, select, export and report on ``pools`` into ``out``.
 
@@ -103,6 +104,8 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str | None = No
         allow_random_fill: default mode: fill a short subset from a random reservoir (reported).
         thumbnails: decode media for the report's thumbnails. examples: top/bottom candidates shown.
         progress: progress bars and stage lines on stderr, summary on stdout.
+        engine, address, devices: profile engine ("local" | "ray"), Ray address, GPUs for model
+            actors (see :class:`gdo.descriptors.config.ProfileConfig`; output identical).
         config: a ready RunConfig (replaces the options above).
 
     Returns:
@@ -120,8 +123,10 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str | None = No
                    fmt=fmt, exports=exports, budget=budget, seed=seed, frames=frames, baseline_mult=baseline_mult,
                    descriptors=descriptors, k=k, visual_encoder=visual_encoder, text_encoder=text_encoder,
                    batch_size=batch_size, model_frames=model_frames, device=device,
-                   trust_remote_code=trust_remote_code, no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc, no_vds_budget=no_vds_budget,
-                   allow_random_fill=allow_random_fill, thumbnails=thumbnails, examples=examples, progress=progress)
+                   trust_remote_code=trust_remote_code, no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc,
+                   no_vds_budget=no_vds_budget, allow_random_fill=allow_random_fill, thumbnails=thumbnails,
+                   examples=examples, progress=progress, engine=engine, address=address,
+                   devices=tuple(devices) if devices is not None else None)
     if config is None:
         cfg = RunConfig.from_options(**options)
     else:

@@ -9,7 +9,10 @@ from gdo.cli import app
 #: Options of a single-stage command that make no sense in ``gdo run``, with the reason.
 NOT_IN_RUN = {
     "ingest": {"--no-probe": "profile needs the media probed"},
-    "profile": {"--progress": "gdo run has --quiet"},
+    "profile": {"--progress": "gdo run has --quiet",
+                # a cost estimate before profiling (issue 17), not an option of the stage's work:
+                "--dry-run": "estimate only", "--gpu": "estimate only", "--gpus": "estimate only",
+                "--model-size": "estimate only", "--json": "estimate only"},
     "select": {"--descriptors": "gdo run computes them (its --descriptors names groups, as in profile)"},
     "report": {"--candidates": "gdo run writes them into --out", "--descriptors": "idem"},
 }

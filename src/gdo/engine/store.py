@@ -2,7 +2,8 @@
 
 Layout: ``ROOT/<stage>/<config hash>/`` holds ``config.json`` (the config that was hashed) and,
 per shard, ``<name>.parquet`` plus the completion marker ``<name>.done.json``
-(``{"name", "rows", "bytes", "blake2b"}``). A shard is complete only when its marker exists and
+(``{"name", "rows", "bytes", "blake2b"}``); a shard that failed every attempt has
+``<name>.failed.json`` (``{"name", "error", "attempts"}``) instead, until it succeeds. A shard is complete only when its marker exists and
 the Parquet file has exactly the recorded size and digest, so a file cut short by a crash (or
 any torn write) is never taken as finished: it is recomputed. Both files are written through
 :func:`gdo.utils.io.atomic_open` (temporary file, fsync, rename), the marker last.
@@ -110,6 +111,26 @@ class ShardStore:
         write_bytes_atomic(data, blob)
         write_json_atomic(marker, {"name": name, "rows": table.num_rows, "bytes": len(blob),
                                    "blake2b": _digest(blob)})
+        failed = self.dir / f"{name}.failed.json"
+        if failed.exists():
+            failed.unlink()
+
+    def write_failure(self, name: str, error: str, attempts: int) -> None:
+        """Record that shard ``name`` failed ``attempts`` times with ``error`` (``<name>.failed.json``);
+        a later successful :meth:`write` removes the record."""
+        write_json_atomic(self.dir / f"{name}.failed.json", {"name": name, "error": error, "attempts": attempts})
+
+    def failures(self) -> dict[str, str]:
+        """``{shard name: error}`` of shards recorded as failed and not completed since."""
+        out = {}
+        for p in sorted(self.dir.glob("*.failed.json")):
+            name = p.name[: -len(".failed.json")]
+            if not self.is_complete(name):
+                try:
+                    out[name] = orjson.loads(p.read_bytes()).get("error", "?")
+                except (OSError, ValueError):
+                    out[name] = "?"
+        return out
 
     def complete_names(self) -> list[str]:
         """Names of all complete shards in this folder, sorted."""

@@ -1,0 +1,27 @@
+"""Clusters: cluster_id, cluster_rep, cluster_hard (:mod:`gdo.descriptors.cluster`) over the
+concatenated text embedding, visual feature and scalar descriptors (tnc, amm, frame diversity,
+log PPL and VDS when the model ran)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from gdo.descriptors.registry import Descriptor, register
+
+
+def _columns(ctx) -> dict:
+    from gdo.descriptors.cluster import cluster_descriptors
+
+    if not ctx.n:
+        return {}
+    mv = ctx.model_vals or {}
+    cid, rep, hard, info = cluster_descriptors(ctx.text_emb, ctx.cand_visual, ctx.tnc, ctx.amm, ctx.div,
+                                               mv.get("ppl"), mv.get("vds"), k=ctx.cfg.k, seed=ctx.cfg.seed,
+                                               mode=ctx.cfg.mode)
+    ctx.info["cluster"] = info
+    return {"cluster_id": cid.tolist(), "cluster_rep": rep.tolist(), "cluster_hard": hard.tolist()}
+
+
+register(Descriptor(name="cluster", columns={"cluster_id": pa.int64(), "cluster_rep": pa.float64(),
+                                             "cluster_hard": pa.float64()},
+                    needs=("text", "media", "visual_hf", "model"), compute=_columns))

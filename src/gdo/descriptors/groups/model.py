@@ -1,0 +1,65 @@
+"""The ``model`` stage: VLM descriptors per candidate (:func:`gdo.models.hf.compute_model_descriptors`:
+loss_video, loss_blind, vds, ppl, sc, tnc_judge, model_error; GDO_METHOD.md 3.1-3.4), and their
+columns in descriptors.parquet (null without a model)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from gdo.descriptors.registry import Descriptor, Stage, register
+from gdo.utils.hashing import stable_hash
+
+MODEL_VERSION = 1
+MODEL_COLUMNS = ["loss_video", "loss_blind", "vds", "ppl", "sc", "tnc_judge", "model_error"]
+SCHEMA = pa.schema([("uid", pa.string())] + [(c, pa.string() if c == "model_error" else pa.float64())
+                                              for c in MODEL_COLUMNS])
+
+
+def _keys(ctx, idx):
+    q, a, m = ctx.questions, ctx.answers, ctx.medias
+    return [ctx.uids[i] + "\x1f" + stable_hash(q[i] or "", a[i] or "", *(m[i] or [])) for i in idx]
+
+
+def _setup(args: dict):
+    return dict(args)
+
+
+def _compute(state, sub: pa.Table) -> pa.Table:
+    from gdo.models.hf import compute_model_descriptors
+
+    res = compute_model_descriptors(sub, state["model"], batch_size=state["batch_size"], device=state["device"],
+                                    seed=state["seed"], frames=state["frames"],
+                                    trust_remote_code=state["trust_remote_code"], progress=False,
+                                    mode=state.get("mode", "default"))
+    return pa.table({f.name: (res.column(f.name).cast(f.type) if f.name in res.column_names
+                              else pa.nulls(res.num_rows, f.type)) for f in SCHEMA}, schema=SCHEMA)
+
+
+register(Stage(
+    name="model", unit="candidates", uses_model=True, enabled=lambda ctx: ctx.cfg.model is not None,
+    store_config=lambda ctx: {"version": MODEL_VERSION, "model": ctx.model_id, "frames": ctx.model_frames,
+                              "seed": ctx.cfg.seed,
+                              # paper mode's model descriptors differ (issue 12 item 8): own shards
+                              **({"mode": "paper"} if ctx.cfg.mode == "paper" else {})},
+    keys=_keys, payload=lambda ctx, idx: ctx.cands.take(pa.array(idx, pa.int64())),
+    setup_args=lambda ctx: {"model": ctx.cfg.model, "batch_size": ctx.cfg.model_batch_size,
+                            "device": ctx.cfg.device, "seed": ctx.cfg.seed, "frames": ctx.model_frames,
+                            "trust_remote_code": ctx.cfg.trust_remote_code, "mode": ctx.cfg.mode},
+    setup=_setup, compute=_compute, size_key="model", wants_gpu=True))
+
+
+def _columns(ctx) -> dict:
+    mt = ctx.stage_tables["model"]
+    mi = {u: i for i, u in enumerate(mt.column("uid").to_pylist())}
+    pos = [mi.get(u) for u in ctx.uids]
+    out = {}
+    for c in MODEL_COLUMNS:
+        vals = mt.column(c).to_pylist() if c in mt.column_names else [None] * mt.num_rows
+        out[c] = [vals[p] if p is not None else None for p in pos]
+    out["model_error"] = [e if e is not None else (None if p is not None else "model produced no row")
+                          for e, p in zip(out["model_error"], pos)]
+    return out
+
+
+register(Descriptor(name="model", columns={c: f.type for c, f in zip(MODEL_COLUMNS, list(SCHEMA)[1:])},
+                    needs=("model",), compute=_columns, enabled=lambda ctx: "model" in ctx.stage_tables))
