@@ -52,6 +52,12 @@ JUDGE_STATIC = ("What colour is the square?", "Is the background dark?", "How ma
                 "Which colour fills the picture?", "What colour is the picture?", "Where is the shape?")
 
 
+def tag(rng: np.random.Generator) -> str:
+    """An irrelevant clip reference ("Clip 4 0 7 1 9 .") that makes question texts distinct, as the
+    texts of a real pool are (gdo deduplicates exact (question, answer) texts)."""
+    return "Clip " + " ".join(str(int(d)) for d in rng.integers(0, 10, 5)) + " . "
+
+
 @dataclass
 class Sample:
     """One (visual, question, answer) sample.
@@ -106,15 +112,15 @@ def still_or_clip(rng: np.random.Generator, *, video: bool, moving: bool) -> tup
 
 def make_caption(rng: np.random.Generator, *, video: bool) -> Sample:
     frames, back, shape = still_or_clip(rng, video=video, moving=False)
-    return Sample(frames, Q_CAPTION, f"a {shape} shape on a {back} background", "caption",
+    return Sample(frames, tag(rng) + Q_CAPTION, f"a {shape} shape on a {back} background", "caption",
                   meta={"back": back, "shape": shape})
 
 
 def make_static(rng: np.random.Generator, *, video: bool, moving: bool = False) -> Sample:
     frames, back, shape = still_or_clip(rng, video=video, moving=moving)
     if rng.random() < 0.6:
-        return Sample(frames, Q_SHAPE, shape, "static", meta={"back": back, "shape": shape, "moving": moving})
-    return Sample(frames, Q_BACK, back, "static", meta={"back": back, "shape": shape, "moving": moving})
+        return Sample(frames, tag(rng) + Q_SHAPE, shape, "static", meta={"back": back, "shape": shape, "moving": moving})
+    return Sample(frames, tag(rng) + Q_BACK, back, "static", meta={"back": back, "shape": shape, "moving": moving})
 
 
 def make_goal(rng: np.random.Generator, *, which: str | None = None) -> Sample:
@@ -126,7 +132,7 @@ def make_goal(rng: np.random.Generator, *, which: str | None = None) -> Sample:
     frames = np.stack([_frame(back, c1 if i < half else c2, *pos[i]) for i in range(CLIP_FRAMES)])
     which = which or ("first" if rng.random() < 0.5 else "final")
     q, a = (Q_FIRST, c1) if which == "first" else (Q_FINAL, c2)
-    return Sample(frames, q, a, "goal", meta={"back": back, "first": c1, "final": c2, "which": which})
+    return Sample(frames, tag(rng) + q, a, "goal", meta={"back": back, "first": c1, "final": c2, "which": which})
 
 
 def make_judge(rng: np.random.Generator, judge_prompt: str) -> Sample:
@@ -135,7 +141,7 @@ def make_judge(rng: np.random.Generator, judge_prompt: str) -> Sample:
         q, a = JUDGE_TEMPORAL[int(rng.integers(len(JUDGE_TEMPORAL)))], "Temporal"
     else:
         q, a = JUDGE_STATIC[int(rng.integers(len(JUDGE_STATIC)))], "Static"
-    return Sample(np.zeros((0, SIZE, SIZE, 3), np.uint8), judge_prompt.format(question=q), a, "judge")
+    return Sample(np.zeros((0, SIZE, SIZE, 3), np.uint8), judge_prompt.format(question=tag(rng) + q), a, "judge")
 
 
 def add_noise(rng: np.random.Generator, s: Sample) -> Sample:
@@ -163,6 +169,7 @@ def pretraining_sample(rng: np.random.Generator, judge_prompt: str) -> Sample:
 def vocabulary(extra_texts: list[str]) -> list[str]:
     """The closed word vocabulary (words of every text the world can produce, plus ``extra_texts``)."""
     texts = [Q_SHAPE, Q_BACK, Q_CAPTION, Q_FIRST, Q_FINAL, "a shape on a background", "Temporal", "Static",
+             "Clip 0 1 2 3 4 5 6 7 8 9 .",
              *JUDGE_TEMPORAL, *JUDGE_STATIC, *NAMES, *extra_texts]
     words: set[str] = set()
     import re
