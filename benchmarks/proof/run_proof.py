@@ -147,7 +147,15 @@ def main() -> None:
     ap.add_argument("--eval", type=int, default=200, help="questions per evaluation benchmark")
     ap.add_argument("--margin-pp", type=float, default=10.0, help="gain over the base a baseline needs to count as learned")
     ap.add_argument("--pretrain-steps", type=int, default=600)
+    ap.add_argument("--summarize", action="store_true",
+                    help="only rebuild summary.json/summary.png from RESULTS/results.jsonl (seeds run in parallel)")
     a = ap.parse_args()
+    res_dir = a.results or a.work / "results"
+    if a.summarize:
+        results = [json.loads(x) for x in open(res_dir / "results.jsonl")]
+        results.sort(key=lambda r: r["seed"])
+        summarize(results, res_dir, a, None, None, None)
+        return
     import torch
 
     torch.set_num_threads(1)
@@ -161,7 +169,6 @@ def main() -> None:
     prep = prepare(a.work, pool_n=a.pool, pool_seed=0, pretrain_steps=a.pretrain_steps, pretrain_batch=16,
                    pretrain_lr=1e-3, log=log)
     print(json.dumps({"stage": "prepare", **prep}), flush=True)
-    res_dir = a.results or a.work / "results"
     scorer = VLMScorer(a.work / "base", device="cpu", batch_size=16)
     base_state = {k: v.clone() for k, v in scorer.model.state_dict().items()}
     sets = {"goal": [sample_item(s) for s in pool.eval_set("goal", a.eval, seed=10_001)],
@@ -177,6 +184,10 @@ def main() -> None:
         print(json.dumps(r), flush=True)
         with open(res_dir / "results.jsonl", "a") as f:
             f.write(json.dumps(r) + "\n")
+    summarize(results, res_dir, a, start, w0, c0)
+
+
+def summarize(results: list[dict], res_dir: Path, a, start, w0, c0) -> None:
     figure(results, res_dir / "summary.png")
     summ = {
         "stage": "summary", "seeds": len(results), "passed": sum(r["pass"] for r in results),
@@ -187,8 +198,9 @@ def main() -> None:
         "uni1x_goal_final": [r["goal"]["uni1x_final"] for r in results],
         "baseline_never_learned": [r["seed"] for r in results if not r["goal"]["uni10x_learned"]],
         "static_guard_final": {k: [r["static_guard"][k] for r in results] for k in ("gdo_final", "uni10x_final", "uni1x_final")},
-        "base": start, "pool": a.pool, "n": a.n, "batch": a.batch, "lr": a.lr,
-        "wall_s": round(time.perf_counter() - w0, 1), "cpu_s": round(cpu_s() - c0, 1),
+        "base": start or {"goal": results[0]["base_goal"], "static": results[0]["base_static"]}, "pool": a.pool, "n": a.n, "batch": a.batch, "lr": a.lr,
+        "wall_s": round(time.perf_counter() - w0, 1) if w0 else None, "cpu_s": round(cpu_s() - c0, 1) if c0 else None,
+        "seed_wall_s": [r["wall_s"] for r in results], "seed_cpu_s": [r["cpu_s"] for r in results],
         "load_avg": os.getloadavg(), "cores": os.cpu_count(),
     }
     print(json.dumps(summ), flush=True)
