@@ -41,4 +41,4 @@ def register(app: typer.Typer) -> None:
         except (TrainPlanError, ValueError) as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
-        typer.echo(json.dumps(plan, indent=2) if as_json else render_train_plan(plan, trainer), nl=not as_json or True)
+        typer.echo(json.dumps(plan, indent=2) if as_json else render_train_plan(plan, trainer))
