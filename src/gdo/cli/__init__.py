@@ -19,6 +19,8 @@ app = typer.Typer(
 )
 
 _COMMAND_MODULES = ("ingest", "profile", "select", "presets", "run", "report", "tiny_model")
+_COMMAND_MODULES += ("compare",)  # issue 16
+_COMMAND_MODULES += ("train_plan",)  # issue 16
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"gdo.cli.{_name}").register(app)
