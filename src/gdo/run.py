@@ -93,7 +93,8 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
         media_root: str | Path | None = None, fmt: str | None = None, exports: Sequence[str] = (),
         budget: str | int | None = "auto", seed: int = 42, frames: int = 32, baseline_mult: float | None = None,
         descriptors: Sequence[str] | None = None, no_vds: bool = False, no_ppl: bool = False, no_sc: bool = False,
-        allow_random_fill: bool = False, thumbnails: bool = True, progress: bool = True) -> RunResult:
+        allow_random_fill: bool = False, thumbnails: bool = True, progress: bool = True,
+        export_context: bool = False) -> RunResult:
     """Run ingest, profile, select, export and report on ``pools`` into ``out``.
 
     Args:
@@ -117,6 +118,7 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
         allow_random_fill: default mode: fill a short subset from a random reservoir (reported).
         thumbnails: decode media for the report's thumbnails.
         progress: progress bars and stage lines on stderr, summary on stdout.
+        export_context: exports keep the earlier turns of a multi-turn row as context.
 
     Returns:
         RunResult.
@@ -233,7 +235,7 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
 
         jobs = [(f, name, uids) for f in exports for name, uids in (("subset", subset), ("baseline", baseline))]
         for f, name, uids in tqdm(jobs, desc="export", unit="file", disable=not progress):
-            written += export(cands, out_dir / "exports", f, uids=uids, name=name)
+            written += export(cands, out_dir / "exports", f, uids=uids, name=name, context=export_context)
         written = list(dict.fromkeys(written))
     else:
         _say(progress, "[4/5] export: none requested (--export swift|llamafactory|llava)")
