@@ -272,10 +272,8 @@ def _select(pools: list[str], out_dir: Path, cands, n_rejects: int, *, preset: s
             budget: int | None, baseline_mult: float | None, media_root, fmt, ablations: dict[str, bool]) -> None:
     """Run the selection stage (:func:`gdo.selection.select.run_select`) into ``out_dir``.
 
-    Also writes ``scores.parquet`` (uid, score for every candidate) for the report's top/bottom lists.
+    Also writes ``scores.parquet`` (uid, score, stratum, reason for every candidate) for the report.
     """
-    import pyarrow as pa
-
     from gdo.selection.select import run_select
     from gdo.utils.io import write_parquet_atomic
 
@@ -283,5 +281,4 @@ def _select(pools: list[str], out_dir: Path, cands, n_rejects: int, *, preset: s
                      candidates=cands, ingest_rejects=n_rejects, mode=mode, seed=seed,
                      budget=budget if budget is not None else "auto", baseline_mult=baseline_mult,
                      media_root=str(media_root) if media_root else None, fmt=fmt, **ablations)
-    write_parquet_atomic(out_dir / "scores.parquet",
-                         pa.table({"uid": pa.array(res.uids, pa.string()), "score": pa.array(res.score, pa.float64())}))
+    write_parquet_atomic(out_dir / "scores.parquet", res.scores_table())

@@ -82,6 +82,9 @@ def register(app: typer.Typer) -> None:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
             typer.echo(f"error: {msg}", err=True)
             raise typer.Exit(2)
+        from gdo.utils.io import write_parquet_atomic
+
+        write_parquet_atomic(Path(out) / "scores.parquet", res.scores_table())  # report.html's "why not picked"
         r = res.report
         b = r["budget"]
         acc = r["accounting"]
