@@ -22,6 +22,8 @@ floors) that cannot be met from the oversampled pools continues into the rest of
 
 from __future__ import annotations
 
+import json
+
 import math
 import os
 import time
@@ -661,6 +663,12 @@ def run_select(pool_paths: Sequence[str | Path] | None, descriptors_path: str | 
         f.write(dumps_json(result.report))
     timings["write_selection_report"] = time.perf_counter() - t1
     timings["total"] = time.perf_counter() - t0
-    write_json_atomic(out / "timings.json", {k: round(v, 4) for k, v in timings.items()})
+    tpath = out / "timings.json"  # keep the other stages' keys (profile, run)
+    try:
+        prev = json.loads(tpath.read_text(encoding="utf-8")) if tpath.exists() else {}
+    except (OSError, ValueError):
+        prev = {}
+    prev = {k: v for k, v in (prev if isinstance(prev, dict) else {}).items() if isinstance(v, dict)}
+    write_json_atomic(tpath, {**prev, **{k: round(v, 4) for k, v in timings.items()}})
     result.timings = timings
     return result
