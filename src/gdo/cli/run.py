@@ -23,6 +23,9 @@ def register(app: typer.Typer) -> None:
         media_root: Optional[Path] = typer.Option(None, "--media-root", help="Folder media paths resolve against (default: each pool file's folder)."),
         fmt: Optional[str] = typer.Option(None, "--format", help="Force the input format (default: auto-detect per file)."),
         export: List[str] = typer.Option([], "--export", "-e", help="Trainer export: swift, llamafactory, llava (repeat or comma-separate)."),
+        export_context: bool = typer.Option(False, "--export-context",
+                                            help="Exports keep the earlier turns of a multi-turn row before the chosen turn."),
+        strict: bool = typer.Option(False, "--strict", help="Exit with status 3 when a constraint is unmet."),
         budget: str = typer.Option("auto", "--budget", help="Subset size: auto (GDO budget) or a number."),
         seed: int = typer.Option(42, "--seed", help="Seed (clustering, model sampling, ties, baseline)."),
         frames: int = typer.Option(32, "--frames", min=1, help="Frames a video is sampled to."),
@@ -38,10 +41,11 @@ def register(app: typer.Typer) -> None:
         from gdo.run import run
 
         try:
-            run(pools, out, preset=preset, goal=goal, model=model, mode=mode, workers=workers, media_root=media_root,
-                fmt=fmt, exports=export, budget=budget, seed=seed, frames=frames, baseline_mult=baseline_mult,
-                no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc, allow_random_fill=allow_random_fill,
-                thumbnails=thumbnails, progress=not quiet)
+            res = run(pools, out, preset=preset, goal=goal, model=model, mode=mode, workers=workers,
+                      media_root=media_root, fmt=fmt, exports=export, budget=budget, seed=seed, frames=frames,
+                      baseline_mult=baseline_mult, no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc,
+                      allow_random_fill=allow_random_fill, thumbnails=thumbnails, progress=not quiet,
+                      export_context=export_context)
         except (ValueError, FileNotFoundError) as e:
             typer.echo(f"gdo run: error: {e}", err=True)
             raise typer.Exit(2) from None
@@ -49,3 +53,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"gdo run: interrupted; finished descriptor shards are kept in {out}: run the same "
                        "command again to resume", err=True)
             raise typer.Exit(130) from None
+        unmet = [c for c in (res.report_json or {}).get("constraints", []) if isinstance(c, dict) and c.get("met") is False]
+        if strict and unmet:
+            typer.echo(f"gdo run: --strict: {len(unmet)} constraint(s) unmet (see report.html)", err=True)
+            raise typer.Exit(3)

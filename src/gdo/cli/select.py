@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
         no_sc: bool = typer.Option(False, "--no-sc", help="Ablation: drop the SC/quality term."),
         media_root: Optional[Path] = typer.Option(None, "--media-root", help="As in `gdo ingest` (media are never opened)."),
         format: Optional[str] = typer.Option(None, "--format", help="Force a row format (as in `gdo ingest`)."),
+        strict: bool = typer.Option(False, "--strict", help="Exit with status 3 when a constraint is unmet."),
         workers: int = typer.Option(0, "--workers", min=0,
                                     help="Processes parsing large pool files (0 = one per CPU); output identical for any N."),
     ) -> None:
@@ -106,4 +107,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"note: the subset holds {acc['selected']:,} of the budget {b['n']:,}: the remaining "
                        "candidates are ineligible (dedup, per-video cap, video-share bounds) or outside the "
                        "per-stratum shortlists; --allow-random-fill fills the rest at random", err=True)
-        typer.echo(f"wrote {out}/subset.jsonl, baseline.jsonl, selection.jsonl, report.json")
+        from gdo.report.html import run_warnings
+
+        for w in run_warnings(r):
+            typer.echo(f"warning: {w['title']}: {w['text']}", err=True)
+        typer.echo(f"wrote {out}/subset.jsonl, baseline.jsonl, selection.jsonl, scores.parquet, report.json")
+        unmet = [c for c in r["constraints"] if not c["met"]]
+        if strict and unmet:
+            typer.echo(f"error: --strict: {len(unmet)} constraint(s) unmet", err=True)
+            raise typer.Exit(3)

@@ -535,7 +535,8 @@ def run_warnings(rj: dict[str, Any], *, columns: dict[str, np.ndarray] | None = 
                                 "distributions are the pool's and comparisons with it say little."})
     dins = _first(rj, "inputs.descriptors")
     acc = rj.get("accounting") or {}
-    if "inputs" in rj and not dins:
+    if "inputs" in rj and (not dins or (isinstance(dins, dict) and (dins.get("form") == "none"
+                                                                       or not dins.get("matched")))):
         out.append({"title": "Selected without descriptors",
                     "text": "`gdo select` ran without --descriptors: every candidate counts as having no "
                             "descriptor row, so VDS, quality and frame diversity play no part in the score."})
