@@ -172,23 +172,19 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
     t0 = time.perf_counter()
     from gdo.pool.ingest import ingest, write_ingest
 
-    from tqdm.auto import tqdm
+    from gdo.utils.progress import candidate_bar
 
-    bar = tqdm(total=len(pools), desc="ingest", unit="file", disable=not progress)
-    seen = {"candidates": 0, "rejected": 0}
+    seen = {"files": 0, "rejected": 0}
+    with candidate_bar("ingest", None, progress) as bar:  # candidates per file are known only once read
 
-    def _file_done(path: str, st: dict) -> None:
-        seen["candidates"] += st.get("candidates", 0)
-        seen["rejected"] += st.get("rows_rejected", 0)
-        bar.set_postfix(candidates=seen["candidates"], rows_rejected=seen["rejected"], refresh=False)
-        bar.update(1)
+        def _file_done(path: str, st: dict) -> None:
+            seen["files"] += 1
+            seen["rejected"] += st.get("rows_rejected", 0)
+            bar.note(files=f"{seen['files']}/{len(pools)}", rows_rejected=seen["rejected"])
+            bar.advance(st.get("candidates", 0))
 
-    try:
         res = ingest(pools, media_root=media_root, fmt=fmt, frames=frames, probe_media=True, workers=workers,
                      progress=_file_done if progress else False)
-    finally:
-        bar.update(bar.total - bar.n)  # files rejected as a whole do not call back
-        bar.close()
     write_ingest(res, out_dir)
     cands = res.candidates
     timings["ingest"] = time.perf_counter() - t0
@@ -229,13 +225,15 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
                 f.unlink()
     if exports:
         _say(progress, f"[4/5] export: {', '.join(exports)}")
-        from tqdm.auto import tqdm
-
         from gdo.export import export
 
+        from gdo.utils.progress import candidate_bar
+
         jobs = [(f, name, uids) for f in exports for name, uids in (("subset", subset), ("baseline", baseline))]
-        for f, name, uids in tqdm(jobs, desc="export", unit="file", disable=not progress):
-            written += export(cands, out_dir / "exports", f, uids=uids, name=name, context=export_context)
+        with candidate_bar("export", sum(len(j[2]) for j in jobs), progress) as cbar:
+            for f, name, uids in jobs:
+                written += export(cands, out_dir / "exports", f, uids=uids, name=name, context=export_context)
+                cbar.advance(len(uids))
         written = list(dict.fromkeys(written))
     else:
         _say(progress, "[4/5] export: none requested (--export swift|llamafactory|llava)")

@@ -186,7 +186,9 @@ def _run_sharded(store: ShardStore, shard_keys: list[list[str]], make_task, fn, 
     todo = [i for i, n in enumerate(names) if not store.is_complete(n)]
     if todo:
         tasks = [make_task(i) for i in todo]
-        for j, res in run_tasks(fn, tasks, workers=1 if in_process else workers, progress=progress, desc=desc):
+        for j, res in run_tasks(fn, tasks, workers=1 if in_process else workers, progress=progress, desc=desc,
+                                weights=[len(shard_keys[i]) for i in todo],
+                                initial=sum(len(k) for k in shard_keys) - sum(len(shard_keys[i]) for i in todo)):
             store.write(names[todo[j]], res if isinstance(res, pa.Table) else _media_table(res))
     return [store.read(n) for n in names]
 
