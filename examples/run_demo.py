@@ -37,8 +37,8 @@ but are MEANINGLESS: they only show that every stage runs end to end. The media 
 descriptors (motion, frame diversity, lexical TNC, clusters, duplicates) are real.
 For meaningful scores point --model at a real checkpoint on a GPU machine, e.g.:
 
-  huggingface-cli download Qwen/Qwen3-VL-8B-Instruct --local-dir ckpt/Qwen3-VL-8B-Instruct
-  gdo run my_pool.jsonl --preset temp_plus --model ckpt/Qwen3-VL-8B-Instruct --out my_run
+  huggingface-cli download Qwen/Qwen3-VL-8B-Instruct --local-dir out/ckpt/Qwen3-VL-8B-Instruct
+  gdo run my_pool.jsonl --preset temp_plus --model out/ckpt/Qwen3-VL-8B-Instruct --out out/my_run
 
 The demo pool has {n} candidates, far below the presets' min_count (12,000+) and too small for their
 max_ratio (1.4-1.8% of the pool), so the auto budget would be 0: the demo fixes it with --budget 12.

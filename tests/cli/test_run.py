@@ -32,7 +32,7 @@ def test_cli_run_writes_every_file(cli_run):
     assert res.exit_code == 0, res.output
     for f in ("candidates.parquet", "rejects.jsonl", "ingest.json", "descriptors.parquet", "subset.jsonl",
               "baseline.jsonl", "selection.jsonl", "report.json", "report.html", "scores.parquet",
-              "exports/subset.swift.jsonl", "exports/subset_frames.llamafactory.json", "exports/subset.llava.json",
+              "exports/subset.swift.jsonl", "exports/subset.llamafactory.json", "exports/subset.llava.json",
               "exports/baseline.swift.jsonl", "exports/dataset_info.json"):
         assert (out / f).exists(), f
     # summary on stdout

@@ -361,7 +361,7 @@ def field_share_plot(fields: dict[str, dict[str, dict[str, int]]]) -> str | None
         ax.invert_yaxis()
         ax.set_title(f)
         ax.set_xlabel("share of the set")
-        ax.set_ylabel(f)
+        ax.set_ylabel(f, labelpad=10)
     _figure_legend(fig, axes.flat)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / total_h))
     uri = _png_uri(fig)
