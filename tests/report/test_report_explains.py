@@ -240,7 +240,7 @@ def test_plots_are_readable_at_1x(demo):
     assert len(pngs) == 3
     for b in pngs:
         im = Image.open(io.BytesIO(base64.b64decode(b)))
-        assert im.width <= 1180  # the page's content width: never scaled down
+        assert im.width <= 1300  # the page's content width: never scaled down
     plt = _plt()
     assert min(FONT_PT, SMALL_PT) * _DPI / 72 >= 10 * 1.3
     assert plt.rcParams["xtick.labelsize"] >= 10 and plt.rcParams["legend.fontsize"] >= 10

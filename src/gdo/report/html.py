@@ -946,6 +946,7 @@ def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
             i = pos.get(u)
             row: dict[str, Any] = {"set": set_name, "uid": u, "stage": (chosen[u] or {}).get("stage") or "",
                                    "score": score_of.get(u), "stratum": stratum_of.get(u, ""),
+                                   "stratum_wrap": stratum_of.get(u, "").replace("|", "|\u200b"),
                                    "source": (cand_cols.get("data_source") or [""] * n_pool)[i] or "" if i is not None else "",
                                    "kind": (cand_cols.get("media_kind") or [""] * n_pool)[i] if i is not None else "",
                                    "terms": [(terms_of.get(u) or {}).get(t) for t in term_cols],
