@@ -255,9 +255,11 @@ class ExportConfig(_Frozen):
     """Trainer exports of the subset and the baseline (``swift``, ``llamafactory``, ``llava``).
 
     ``formats`` accepts a comma-separated string or a sequence (each item may hold commas).
+    ``context``: keep the earlier turns of a multi-turn row before the chosen turn (``--export-context``).
     """
 
     formats: tuple[str, ...] = ()
+    context: bool = False
 
     @field_validator("formats", mode="before")
     @classmethod
@@ -318,7 +320,8 @@ class RunConfig(_Frozen):
                      no_sc: bool = False, no_vds_budget: bool = False, allow_random_fill: bool = False,
                      thumbnails: bool = True,
                      examples: int = 5, progress: bool = True, engine: str = "local",
-                     address: Optional[str] = None, devices: Any = None) -> "RunConfig":
+                     address: Optional[str] = None, devices: Any = None,
+                     export_context: bool = False) -> "RunConfig":
         """The flat options of ``gdo run`` (one per CLI flag) -> a validated RunConfig.
 
         Shared options (mode, seed, frames, media_root, fmt, workers) go to every stage that takes
@@ -343,7 +346,7 @@ class RunConfig(_Frozen):
                                          baseline_mult=baseline_mult, allow_random_fill=allow_random_fill,
                                          no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc,
                                          no_vds_budget=no_vds_budget),
-                export=ExportConfig.make(formats=exports),
+                export=ExportConfig.make(formats=exports, context=export_context),
                 report=ReportConfig.make(examples=examples, thumbnails=thumbnails),
                 progress=progress)
         except ValidationError as e:

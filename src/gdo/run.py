@@ -71,7 +71,7 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str | None = No
         no_vds_budget: bool = False,
         allow_random_fill: bool = False, thumbnails: bool = True, examples: int = 5, progress: bool = True,
         engine: str = "local", address: str | None = None, devices: Sequence[int] | None = None,
-        config: RunConfig | None = None) -> RunResult:
+        export_context: bool = False, config: RunConfig | None = None) -> RunResult:
     """Run ingest, profile, select, export and report on ``pools`` into ``out``.
 
     The options are those of the stages chained (one per ``gdo run`` flag); they are validated
@@ -106,6 +106,7 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str | None = No
         progress: progress bars and stage lines on stderr, summary on stdout.
         engine, address, devices: profile engine ("local" | "ray"), Ray address, GPUs for model
             actors (see :class:`gdo.descriptors.config.ProfileConfig`; output identical).
+        export_context: exports keep the earlier turns of a multi-turn row as context.
         config: a ready RunConfig (replaces the options above).
 
     Returns:
@@ -126,7 +127,7 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str | None = No
                    trust_remote_code=trust_remote_code, no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc,
                    no_vds_budget=no_vds_budget, allow_random_fill=allow_random_fill, thumbnails=thumbnails,
                    examples=examples, progress=progress, engine=engine, address=address,
-                   devices=tuple(devices) if devices is not None else None)
+                   devices=tuple(devices) if devices is not None else None, export_context=export_context)
     if config is None:
         cfg = RunConfig.from_options(**options)
     else:

@@ -72,26 +72,20 @@ def ingest_stage(pools: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
 
     paths = [str(p) for p in pools]
     _check_exist(paths)
-    cb: Any = False
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    from gdo.utils.progress import candidate_bar
 
-        bar = tqdm(total=len(paths), desc="ingest", unit="file")
-        seen = {"candidates": 0, "rejected": 0}
+    seen = {"files": 0, "rejected": 0}
+    with candidate_bar("ingest", None, progress) as bar:  # candidates per file are known only once read
 
-        def cb(path: str, st: dict) -> None:
-            seen["candidates"] += st.get("candidates", 0)
+        def _file_done(path: str, st: dict) -> None:
+            seen["files"] += 1
             seen["rejected"] += st.get("rows_rejected", 0)
-            bar.set_postfix(candidates=seen["candidates"], rows_rejected=seen["rejected"], refresh=False)
-            bar.update(1)
-    try:
+            bar.note(files=f"{seen['files']}/{len(paths)}", rows_rejected=seen["rejected"])
+            bar.advance(st.get("candidates", 0))
+
         res = ingest(paths, media_root=cfg.media_root, fmt=cfg.fmt, frames=cfg.frames, probe_media=cfg.probe_media,
-                     media_columns=cfg.media_columns, workers=_workers(cfg.workers), progress=cb)
-    finally:
-        if bar is not None:
-            bar.update(bar.total - bar.n)  # files rejected as a whole do not call back
-            bar.close()
+                     media_columns=cfg.media_columns, workers=_workers(cfg.workers),
+                     progress=_file_done if progress else False)
     write_ingest(res, out_dir)
     return res
 
@@ -208,7 +202,7 @@ def select_stage(cands: Candidates, descriptors, out_dir: str | os.PathLike, cfg
     turns, in the pool's own format, one pass over the pool files: :func:`gdo.pool.writer.write_row_sets`),
     ``selection.jsonl`` (``{"uid", "set", "score", "stage"}`` per pick: GDO picks in pool order,
     then baseline picks in pool order), ``report.json`` (deterministic; docs/REPORT_SCHEMA.md),
-    ``scores.parquet`` (uid, score of every candidate: the report's top/bottom lists) and
+    ``scores.parquet`` (uid, score, stratum, reason left out, score terms of every candidate) and
     ``timings.json`` (seconds per step; the only file that varies between runs).
 
     Args:
@@ -251,13 +245,17 @@ def select_stage(cands: Candidates, descriptors, out_dir: str | os.PathLike, cfg
     result.report["outputs"] = {"writer": "gdo.pool.writer", "files": list(SELECT_FILES)}
     with atomic_open(out / "report.json", "wb") as f:
         f.write(dumps_json(result.report))
-    # uids are unique: no dictionary pages (3x faster to write, smaller)
-    write_parquet_atomic(out / "scores.parquet", pa.table({"uid": cands.table["uid"].cast(pa.string()),
-                                                           "score": pa.array(result.score, pa.float64())}),
-                         use_dictionary=False)
+    # uid, score, stratum, why not picked and the score terms of every candidate (report.html)
+    write_parquet_atomic(out / "scores.parquet", result.scores_table())
     timings["write_selection_report"] = time.perf_counter() - t1
     timings["total"] = time.perf_counter() - t0 + timings.get("ingest", 0.0)  # as before: ingest included
-    write_json_atomic(out / "timings.json", {k: round(v, 4) for k, v in timings.items()})
+    tpath = out / "timings.json"  # keep the other stages' entries (profile, run)
+    try:
+        prev = json.loads(tpath.read_text(encoding="utf-8")) if tpath.exists() else {}
+    except (OSError, ValueError):
+        prev = {}
+    prev = {k: v for k, v in (prev if isinstance(prev, dict) else {}).items() if isinstance(v, dict)}
+    write_json_atomic(tpath, {**prev, **{k: round(v, 4) for k, v in timings.items()}})
     result.timings = timings
     return result
 
@@ -303,14 +301,15 @@ def export_stage(candidates: pa.Table, out_dir: str | os.PathLike, cfg: ExportCo
                 f.unlink()
     if not cfg.formats:
         return []
-    from tqdm.auto import tqdm
-
     from gdo.export import export
+    from gdo.utils.progress import candidate_bar
 
     written: list[Path] = []
     jobs = [(f, name, uids) for f in cfg.formats for name, uids in (("subset", subset), ("baseline", baseline))]
-    for f, name, uids in tqdm(jobs, desc="export", unit="file", disable=not progress):
-        written += export(candidates, exp_dir, f, uids=list(uids), name=name)
+    with candidate_bar("export", sum(len(j[2]) for j in jobs), progress) as bar:
+        for f, name, uids in jobs:
+            written += export(candidates, exp_dir, f, uids=list(uids), name=name, context=cfg.context)
+            bar.advance(len(uids))
     return list(dict.fromkeys(written))
 
 

@@ -32,7 +32,7 @@ def test_cli_run_writes_every_file(cli_run):
     assert res.exit_code == 0, res.output
     for f in ("candidates.parquet", "rejects.jsonl", "ingest.json", "descriptors.parquet", "subset.jsonl",
               "baseline.jsonl", "selection.jsonl", "report.json", "report.html", "scores.parquet",
-              "exports/subset.swift.jsonl", "exports/subset_frames.llamafactory.json", "exports/subset.llava.json",
+              "exports/subset.swift.jsonl", "exports/subset.llamafactory.json", "exports/subset.llava.json",
               "exports/baseline.swift.jsonl", "exports/dataset_info.json"):
         assert (out / f).exists(), f
     # summary on stdout
@@ -47,7 +47,7 @@ def test_cli_run_outputs_agree(cli_run):
     rj = json.loads((out / "report.json").read_text())
     assert rj["budget"]["n"] == 6 and rj["budget"]["mode"] == "fixed"
     # exported subset == selected subset, candidate for candidate
-    swift = [json.loads(x) for f in ("subset.swift.jsonl", "subset.swift_frames.jsonl")
+    swift = [json.loads(x) for f in ("subset.swift.jsonl",)
              if (out / "exports" / f).exists() for x in (out / "exports" / f).read_text().splitlines()]
     llava = json.loads((out / "exports" / "subset.llava.json").read_text())
     assert sorted(r["id"] for r in llava) == sorted(subset)

@@ -16,7 +16,29 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: readable and unclipped at 80 columns
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
+
+def _version(value: bool) -> None:
+    if value:
+        from gdo import __version__
+
+        typer.echo(f"gdo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                 help="Print the gdo version and exit."),
+) -> None:
+    """Goal-driven data optimization for multimodal (image + video) instruction-tuning pools.
+
+    Start with `gdo run POOL... --out DIR` (ingest, profile, select, export, report in one go), or run
+    the stages one by one: ingest, profile, select, report. `gdo presets` explains the goal presets.
+    """
+
 
 _COMMAND_MODULES = ("ingest", "profile", "select", "presets", "run", "report", "tiny_model")
 _COMMAND_MODULES += ("compare",)  # issue 16

@@ -28,6 +28,9 @@ def register(app: typer.Typer) -> None:
         media_root: Optional[Path] = options.media_root(),
         fmt: Optional[str] = options.fmt(),
         export: List[str] = typer.Option([], "--export", "-e", help="Trainer export: swift, llamafactory, llava (repeat or comma-separate)."),
+        export_context: bool = typer.Option(False, "--export-context",
+                                            help="Exports keep the earlier turns of a multi-turn row before the chosen turn."),
+        strict: bool = typer.Option(False, "--strict", help="Exit with status 3 when a constraint is unmet."),
         budget: str = options.budget(),
         seed: int = options.seed(),
         frames: int = options.frames(),
@@ -66,8 +69,9 @@ def register(app: typer.Typer) -> None:
                 trust_remote_code=trust_remote_code, no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc, no_vds_budget=no_vds_budget,
                 allow_random_fill=allow_random_fill, thumbnails=thumbnails, examples=examples, progress=not quiet,
                 engine=engine, address=address,
-                devices=[int(d) for d in devices.split(",") if d.strip()] if devices else None)
-            run(pools, out, config=cfg)
+                devices=[int(d) for d in devices.split(",") if d.strip()] if devices else None,
+                export_context=export_context)
+            res = run(pools, out, config=cfg)
         except (ValueError, FileNotFoundError, RuntimeError) as e:
             typer.echo(f"gdo run: error: {e}", err=True)
             raise typer.Exit(2) from None
@@ -75,3 +79,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"gdo run: interrupted; finished descriptor shards are kept in {out}: run the same "
                        "command again to resume", err=True)
             raise typer.Exit(130) from None
+        unmet = [c for c in (res.report_json or {}).get("constraints", []) if isinstance(c, dict) and c.get("met") is False]
+        if strict and unmet:
+            typer.echo(f"gdo run: --strict: {len(unmet)} constraint(s) unmet (see report.html)", err=True)
+            raise typer.Exit(3)

@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
         no_vds_budget: bool = options.no_vds_budget(),
         media_root: Optional[Path] = options.media_root("As in `gdo ingest` (media are never opened)."),
         format: Optional[str] = options.fmt(),
+        strict: bool = typer.Option(False, "--strict", help="Exit with status 3 when a constraint is unmet."),
         workers: int = typer.Option(0, "--workers", min=0,
                                     help="Processes parsing large pool files (0 = one per CPU); output identical for any N."),
     ) -> None:
@@ -56,6 +57,9 @@ def register(app: typer.Typer) -> None:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
             typer.echo(f"error: {msg}", err=True)
             raise typer.Exit(2)
+        from gdo.utils.io import write_parquet_atomic
+
+        write_parquet_atomic(Path(out) / "scores.parquet", res.scores_table())  # report.html's "why not picked"
         r = res.report
         b = r["budget"]
         acc = r["accounting"]
@@ -77,4 +81,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"note: the subset holds {acc['selected']:,} of the budget {b['n']:,}: the remaining "
                        "candidates are ineligible (dedup, per-video cap, video-share bounds) or outside the "
                        "per-stratum shortlists; --allow-random-fill fills the rest at random", err=True)
+        from gdo.report.html import run_warnings
+
+        for w in run_warnings(r):
+            typer.echo(f"warning: {w['title']}: {w['text']}", err=True)
         typer.echo(f"wrote {out}/" + ", ".join(stages.SELECT_FILES))
+        unmet = [c for c in r["constraints"] if not c["met"]]
+        if strict and unmet:
+            typer.echo(f"error: --strict: {len(unmet)} constraint(s) unmet", err=True)
+            raise typer.Exit(3)

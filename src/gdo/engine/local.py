@@ -26,14 +26,16 @@ def init_worker() -> None:
 
 
 def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], workers: int = 1,
-              progress: bool = False, desc: str | None = None) -> Iterator[tuple[int, Any]]:
+              progress: bool = False, desc: str | None = None, weights: Sequence[int] | None = None,
+              initial: int = 0) -> Iterator[tuple[int, Any]]:
     """Yield ``(task index, fn(task))`` for every task, in completion order.
 
     Args:
         fn: picklable top-level function.
         tasks: picklable arguments.
         workers: 1 runs in this process; N > 1 uses N worker processes (at most 4*N in flight).
-        progress: show a tqdm bar.
+        progress: show a progress bar: in candidates when ``weights`` (candidates per task) is
+            given (gdo.utils.progress; ``initial`` already done), else in tasks.
 
     Raises:
         ValueError: ``workers`` < 1. Exceptions raised by ``fn`` propagate.
@@ -41,16 +43,31 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], workers: int = 1,
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     bar = None
-    if progress and tasks:
+    cbar = None
+    if progress and tasks and weights is not None:
+        from gdo.utils.progress import candidate_bar
+
+        cctx = candidate_bar(desc or "", initial + sum(weights), True, initial)
+        cbar = cctx.__enter__()
+    elif progress and tasks:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(tasks), desc=desc, unit="shard")
+    done = initial
+
+    def _tick(i: int) -> None:
+        nonlocal done
+        if cbar is not None:
+            done += int(weights[i])
+            cbar.reach(done)
+        elif bar is not None:
+            bar.update(1)
+
     try:
         if workers == 1 or len(tasks) <= 1:
             for i, t in enumerate(tasks):
                 r = fn(t)
-                if bar is not None:
-                    bar.update(1)
+                _tick(i)
                 yield i, r
             return
         import multiprocessing as mp
@@ -67,16 +84,17 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], workers: int = 1,
                 while nxt < len(tasks) and len(pending) < window:
                     pending[ex.submit(fn, tasks[nxt])] = nxt
                     nxt += 1
-                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                for f in sorted(done, key=lambda f: pending[f]):
+                finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                for f in sorted(finished, key=lambda f: pending[f]):
                     i = pending.pop(f)
                     r = f.result()
-                    if bar is not None:
-                        bar.update(1)
+                    _tick(i)
                     yield i, r
     finally:
         if bar is not None:
             bar.close()
+        if cbar is not None:
+            cctx.__exit__(None, None, None)
 
 
 class LocalExecutor:

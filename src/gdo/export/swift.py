@@ -1,12 +1,11 @@
-"""ms-swift export: ``{"messages": [...], "images": [...], "videos": [...]}`` JSON lines.
+"""ms-swift export: ``NAME.swift.jsonl``, one ``{"messages", "images", "videos", "gdo_uid"}`` per line.
 
-ms-swift's standard multimodal format (``swift sft --dataset FILE``): the user message carries
-one ``<image>`` token per image or one ``<video>`` token per video, and the paths are listed in
-``images`` / ``videos``. A video file stays one ``videos`` entry. A frame list (a video stored as
-frames) is written as one ``videos`` entry that is itself the list of frame paths, which ms-swift
-hands to the model's video loader (the Qwen2/2.5/3-VL loader, ``qwen_vl_utils.fetch_video``,
-accepts a list of frames). Those rows go to a separate file ``NAME.swift_frames.jsonl`` so that
-each file has one column type (ms-swift reads JSON lines with ``datasets``, which needs that).
+ms-swift's standard multimodal format (``swift sft --dataset FILE``): the first user message
+carries one ``<image>`` token per image or one ``<video>`` token per video, and the paths are
+listed in ``images`` / ``videos`` (always lists of strings, see :mod:`gdo.export._common`; a frame
+list is one MP4 under ``OUT/videos/``). A system prompt of the pool row is the first message
+(``role: system``). ``gdo_uid`` is dropped by ms-swift's preprocessing (not a standard key).
+With ``context=True`` the earlier turns of a multi-turn row precede the chosen turn.
 """
 
 from __future__ import annotations
@@ -16,35 +15,32 @@ from typing import Any, Sequence
 
 import pyarrow as pa
 
-from gdo.export._common import IMAGE_TOKEN, VIDEO_TOKEN, candidate_rows, media_path, split_frames, write_jsonl
+from gdo.export._common import UID_FIELD, candidate_rows, context_turns, system_prompts, visual, write_jsonl
 
 
-def swift_record(row: dict[str, Any], relative_to: Path | None = None) -> dict[str, Any]:
-    """One ms-swift record for one candidate row (see module docstring for the layout)."""
-    kind, media = row["media_kind"], [media_path(p, relative_to) for p in (row["media"] or [])]
-    images: list[Any] = []
-    videos: list[Any] = []
-    if kind == "image":
-        prefix, images = IMAGE_TOKEN * len(media), media
-    elif kind == "video":
-        prefix, videos = VIDEO_TOKEN, media[:1]
-    elif kind == "frames":
-        prefix, videos = VIDEO_TOKEN, [media]
-    else:
-        prefix = ""
-    return {
-        "messages": [
-            {"role": "user", "content": prefix + row["question"]},
-            {"role": "assistant", "content": row["answer"]},
-        ],
-        "images": images,
-        "videos": videos,
-    }
+def chat_record(row: dict[str, Any], out_dir: Path, relative_to: Path | None = None, *,
+                system: str | None = None, context: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """One ms-swift / LLaMA-Factory record (``messages``, ``images``, ``videos``, ``gdo_uid``).
+
+    Args:
+        row: a candidate row (:func:`gdo.export._common.candidate_rows`).
+        out_dir: the export folder (frame-list MP4s go to ``out_dir/videos``).
+        relative_to: write media paths relative to this folder (None: absolute).
+        system: the row's system prompt, kept as the first message.
+        context: earlier (question, answer) turns put before the chosen turn.
+    """
+    prefix, images, videos = visual(row, out_dir, relative_to)
+    msgs: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
+    turns = [*context, (row["question"], row["answer"])]
+    for j, (q, a) in enumerate(turns):
+        msgs.append({"role": "user", "content": (prefix if j == 0 else "") + q})
+        msgs.append({"role": "assistant", "content": a})
+    return {"messages": msgs, "images": images, "videos": videos, UID_FIELD: row["uid"]}
 
 
 def export_swift(candidates: pa.Table, out_dir: str | Path, *, uids: Sequence[str] | None = None,
-                 name: str = "subset", relative_paths: bool = False) -> list[Path]:
-    """Write ``out_dir/NAME.swift.jsonl`` (+ ``NAME.swift_frames.jsonl`` when frame lists exist).
+                 name: str = "subset", relative_paths: bool = False, context: bool = False) -> list[Path]:
+    """Write ``out_dir/NAME.swift.jsonl``; return ``[path]``.
 
     Args:
         candidates: CANDIDATE_SCHEMA table.
@@ -52,19 +48,17 @@ def export_swift(candidates: pa.Table, out_dir: str | Path, *, uids: Sequence[st
         uids: candidates to export, in order; all when None.
         name: file stem.
         relative_paths: write media paths relative to ``out_dir`` instead of absolute.
-
-    Returns:
-        The files written (the main file always, even when empty).
+        context: keep the earlier turns of multi-turn rows as context (``--export-context``).
 
     Raises:
-        ValueError: see :func:`gdo.export._common.candidate_rows`.
+        ValueError: see :func:`gdo.export._common.candidate_rows`; an unreadable frame or pool file.
     """
     out = Path(out_dir)
     rel = out.resolve() if relative_paths else None
-    main, frames = split_frames(candidate_rows(candidates, uids))
-    files = [out / f"{name}.swift.jsonl"]
-    write_jsonl(files[0], (swift_record(r, rel) for r in main))
-    if frames:
-        files.append(out / f"{name}.swift_frames.jsonl")
-        write_jsonl(files[1], (swift_record(r, rel) for r in frames))
-    return files
+    rows = candidate_rows(candidates, uids)
+    sys_of = system_prompts(rows)
+    ctx = context_turns(candidates, rows) if context else {}
+    path = out / f"{name}.swift.jsonl"
+    write_jsonl(path, [chat_record(r, out, rel, system=sys_of.get(r["uid"]), context=ctx.get(r["uid"], ()))
+                       for r in rows])
+    return [path]

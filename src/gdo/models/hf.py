@@ -40,6 +40,7 @@ import pyarrow as pa
 
 from gdo.media import FrameCache, frame_key, sample_indices  # noqa: F401  (sample_indices re-exported; GDO_METHOD.md 2)
 from gdo.utils.hashing import stable_int
+from gdo.utils.progress import advance
 
 #: Sampling parameters of self-consistency (GDO_METHOD.md 3.5).
 SC_SAMPLES = 5
@@ -942,6 +943,7 @@ def compute_model_descriptors(
                 out["tnc_judge"][i] = tj[k]
             for k, e in scorer.errors.items():
                 errors[ok[k]].append(f"tnc_judge: {e}")
+        advance(len(idx))  # the stage's candidate bar (gdo.utils.progress), if one is open
     failed_media = np.array([any(e.startswith("media:") for e in errs) for errs in errors], dtype=bool)
     for k in out:
         out[k][failed_media] = np.nan

@@ -47,7 +47,16 @@ HIST_DESCRIPTORS: dict[str, str] = {
     "duration_s": "video duration (s)",
 }
 
-#: Stratum fields (GDO_METHOD.md section 5), in display order.
+#: Score terms of scores.parquet shown in the subset table (docs/METHOD.md section 5).
+SCORE_TERMS = ("base_norm", "vds3p", "qp")
+#: Descriptors shown in the subset table when the run has them.
+TABLE_DESCRIPTORS = ("vds", "tnc", "amm", "frame_diversity", "cluster_rep")
+#: At most this many rows per set in the subset table (by score; selection.jsonl lists all).
+MAX_TABLE_ROWS = 5000
+#: At most this many one-frame thumbnails in the subset table.
+MAX_TABLE_THUMBS = 120
+
+#: Stratum fields (docs/METHOD.md section 5), in display order.
 FIELDS = ("bucket", "duration_bucket", "temporal_category", "question_form", "q_len_bucket",
           "a_len_bucket", "source_group")
 
@@ -59,6 +68,7 @@ _FILES = (
     ("subset.jsonl", "the GDO subset, rows in the pool's own format"),
     ("baseline.jsonl", "the Uni-Nx random baseline, same format"),
     ("selection.jsonl", "one line per chosen candidate: uid, set, score, stage"),
+    ("scores.parquet", "every candidate: score, its terms, stratum, and why it was left out"),
     ("report.json", "budget math, counts, constraint status (machine-readable)"),
     ("report.html", "this page"),
 )
@@ -130,7 +140,7 @@ def _flatten(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 def _png_uri(fig) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -143,6 +153,88 @@ def _jpeg_uri(arr: np.ndarray) -> str:
 
 
 # ----------------------------------------------------------------------------- plots
+#: Plot text sizes in points; PNGs are saved at 100 dpi and shown at 1x, so 10 pt is ~14 px.
+FONT_PT = 11
+SMALL_PT = 10
+_DPI = 100
+_COLORS = {"pool": "#7a8599", "subset": "#d9480f", "baseline": "#1c7ed6"}
+#: Tried in this order; missing families are skipped. The CJK families give Chinese/Japanese/Korean
+#: source names and questions glyphs when such a font is installed (e.g. fonts-noto-cjk).
+_FONT_FALLBACK = ("DejaVu Sans", "Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han Sans SC",
+                  "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback", "AR PL UMing CN",
+                  "Arial Unicode MS")
+
+
+def _plt():
+    """matplotlib.pyplot on the Agg backend with the report's fonts (sizes, CJK-capable fallback)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    have = {f.name for f in font_manager.fontManager.ttflist}
+    families = [f for f in _FONT_FALLBACK if f in have] or ["sans-serif"]
+    plt.rcParams.update({"font.family": families, "font.size": FONT_PT, "axes.titlesize": FONT_PT,
+                         "axes.labelsize": FONT_PT, "xtick.labelsize": SMALL_PT, "ytick.labelsize": SMALL_PT,
+                         "legend.fontsize": SMALL_PT, "figure.dpi": _DPI})
+    return plt
+
+
+def _figure_legend(fig, axes) -> None:
+    """One legend for the whole figure, above the plots (never over the data)."""
+    seen: dict[str, Any] = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab.split(" (n=")[0], (h, lab))
+    if seen:
+        handles, labels = zip(*seen.values())
+        fig.legend(handles, labels, loc="upper center", ncol=len(labels), frameon=False,
+                   bbox_to_anchor=(0.5, 1.0))
+
+
+#: Natural order of the stratum field labels (docs/METHOD.md section 5).
+_NATURAL = {
+    "bucket": ("image_qa", "short_video", "video", "text"),
+    "duration": ("image", "very_short", "short", "medium", "long", "very_long"),
+    "temporal": ("Temporal", "Mixed", "Static"),
+    "question_form": ("Open", "MCQ"),
+    "q_len": ("tiny", "short", "medium", "long", "very_long"),
+}
+_FIELD_ALIASES = {"duration_bucket": "duration", "temporal_category": "temporal", "q_len_bucket": "q_len",
+                  "a_len_bucket": "a_len"}
+#: Display order of the seven stratum fields.
+FIELD_ORDER = ("bucket", "duration", "temporal", "question_form", "q_len", "a_len", "source_group")
+
+
+def natural_order(field: str, counts: dict[str, int]) -> list[str]:
+    """The labels of ``counts`` in their natural order: known orders (durations short to long,
+    lengths tiny to very_long, Temporal/Mixed/Static), thresholds like ``a<=2 < a<=8 < a>64`` by
+    number, other fields (source groups) by descending count; "(none)"/"(missing)" last."""
+    import re
+
+    f = _FIELD_ALIASES.get(field, field)
+    known = _NATURAL.get(f, ())
+
+    def key(lab: str):
+        if lab in ("(none)", "(missing)", ""):
+            return (3, 0, 0, lab)
+        if lab in known:
+            return (0, known.index(lab), 0, lab)
+        m = re.fullmatch(r"[A-Za-z_ ]*(<=|<|>=|>)\s*(\d+(?:\.\d+)?)", lab)
+        if m:
+            return (1, float(m.group(2)), 1 if m.group(1).startswith(">") else 0, lab)
+        return (2, -counts.get(lab, 0), 0, lab)
+
+    return sorted(counts, key=key)
+
+
+def _wrap(label: str, width: int = 30) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(label, width, break_long_words=True)) or label
+
+
 def descriptor_histograms(pool: dict[str, np.ndarray], subset_mask: np.ndarray) -> tuple[str | None, list[str]]:
     """Small-multiple histograms, pool vs subset, of each descriptor with data.
 
@@ -153,10 +245,7 @@ def descriptor_histograms(pool: dict[str, np.ndarray], subset_mask: np.ndarray) 
     Returns:
         (PNG data URI or None when nothing has data, names of descriptors with no data).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _plt()
 
     have, missing = [], []
     for name in HIST_DESCRIPTORS:
@@ -168,7 +257,7 @@ def descriptor_histograms(pool: dict[str, np.ndarray], subset_mask: np.ndarray) 
         return None, missing
     ncol = 3
     nrow = math.ceil(len(have) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 2.7 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(11, 3.1 * nrow + 0.4), squeeze=False)
     for ax in axes.flat[len(have):]:
         ax.axis("off")
     for ax, name in zip(axes.flat, have):
@@ -180,15 +269,16 @@ def descriptor_histograms(pool: dict[str, np.ndarray], subset_mask: np.ndarray) 
         if hi <= lo:
             lo, hi = lo - 0.5, hi + 0.5
         bins = np.linspace(lo, hi, 21)
-        ax.hist(vals[ok], bins=bins, density=True, alpha=0.45, color="#7a8599", label=f"pool (n={int(ok.sum())})")
+        ax.hist(vals[ok], bins=bins, density=True, alpha=0.45, color=_COLORS["pool"], label="pool")
         sub = ok & subset_mask
         if sub.any():
-            ax.hist(vals[sub], bins=bins, density=True, histtype="step", linewidth=2, color="#d9480f",
-                    label=f"subset (n={int(sub.sum())})")
-        ax.set_title(f"{name}: {HIST_DESCRIPTORS[name]}", fontsize=8.5)
-        ax.tick_params(labelsize=7)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+            ax.hist(vals[sub], bins=bins, density=True, histtype="step", linewidth=2, color=_COLORS["subset"],
+                    label="subset")
+        ax.set_title(f"{name} (pool n={int(ok.sum())}, subset n={int(sub.sum())})")
+        ax.set_xlabel(_wrap(HIST_DESCRIPTORS[name], 40), fontsize=SMALL_PT)
+        ax.set_ylabel("density")
+    _figure_legend(fig, axes.flat)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / (3.1 * nrow + 0.4)))
     uri = _png_uri(fig)
     plt.close(fig)
     return uri, missing
@@ -204,38 +294,33 @@ def score_plot(stats: dict[str, Any]) -> str | None:
     Returns:
         PNG data URI, or None when none of them has counts.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _plt()
 
     names = [n for n in ("score", "quality", "vds3p")
              if isinstance(stats.get(n), dict) and stats[n].get("bins") and sum(stats[n].get("pool") or []) > 0]
     if not names:
         return None
-    titles = {"score": "candidate score (section 5)", "quality": "quality score (section 4)",
-              "vds3p": "vds3' term (section 5)"}
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 2.8), squeeze=False)
-    colors = {"pool": "#7a8599", "subset": "#d9480f", "baseline": "#1c7ed6"}
+    titles = {"score": "candidate score", "quality": "quality score (section 4)", "vds3p": "vds3' term"}
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names) + 0.4, 3.4), squeeze=False)
     for ax, n in zip(axes.flat, names):
         st = stats[n]
         edges = np.asarray(st["bins"], dtype=float)
+        ns = []
         for s in ("pool", "subset", "baseline"):
             counts = np.asarray(st.get(s) or [], dtype=float)
             if counts.size != edges.size - 1 or counts.sum() == 0:
                 continue
             dens = counts / counts.sum()
+            ns.append(f"{s} {int(counts.sum())}")
             if s == "pool":
-                ax.bar(edges[:-1], dens, width=np.diff(edges), align="edge", color=colors[s], alpha=0.45,
-                       label=f"pool (n={int(counts.sum())})")
+                ax.bar(edges[:-1], dens, width=np.diff(edges), align="edge", color=_COLORS[s], alpha=0.45, label=s)
             else:
-                ax.step(edges, np.append(dens, dens[-1]), where="post", color=colors[s], linewidth=2,
-                        label=f"{s} (n={int(counts.sum())})")
-        ax.set_title(titles[n], fontsize=9)
-        ax.set_ylabel("share", fontsize=7)
-        ax.tick_params(labelsize=7)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+                ax.step(edges, np.append(dens, dens[-1]), where="post", color=_COLORS[s], linewidth=2, label=s)
+        ax.set_title(titles[n])
+        ax.set_xlabel(f"{n} (n: {', '.join(ns)})", fontsize=SMALL_PT)
+        ax.set_ylabel("share of the set")
+    _figure_legend(fig, axes.flat)
+    fig.tight_layout(rect=(0, 0, 1, 0.88))
     uri = _png_uri(fig)
     plt.close(fig)
     return uri
@@ -250,10 +335,7 @@ def field_share_plot(fields: dict[str, dict[str, dict[str, int]]]) -> str | None
     Returns:
         PNG data URI, or None when there are no fields.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _plt()
 
     names = [f for f in fields if fields[f].get("pool")]
     if not names:
@@ -261,27 +343,28 @@ def field_share_plot(fields: dict[str, dict[str, dict[str, int]]]) -> str | None
     ncol = 2
     nrow = math.ceil(len(names) / ncol)
     heights = [max(len(fields[f]["pool"]), 1) for f in names]
-    fig, axes = plt.subplots(nrow, ncol, figsize=(6.2 * ncol, sum(0.35 * h + 1.0 for h in heights[::ncol]) + 0.5),
-                             squeeze=False)
+    row_h = [max(heights[i:i + ncol]) * 0.42 + 1.3 for i in range(0, len(names), ncol)]
+    total_h = sum(row_h) + 0.5
+    fig, axes = plt.subplots(nrow, ncol, figsize=(11, total_h), squeeze=False,
+                             gridspec_kw={"height_ratios": row_h})
     for ax in axes.flat[len(names):]:
         ax.axis("off")
-    colors = {"pool": "#7a8599", "subset": "#d9480f", "baseline": "#1c7ed6"}
     for ax, f in zip(axes.flat, names):
-        values = list(fields[f]["pool"])
+        values = natural_order(f, fields[f]["pool"])
         y = np.arange(len(values))
         w = 0.27
         for j, s in enumerate(("pool", "subset", "baseline")):
             counts = fields[f].get(s) or {}
             tot = sum(counts.values())
             shares = [counts.get(v, 0) / tot if tot else 0.0 for v in values]
-            ax.barh(y + (j - 1) * w, shares, height=w, color=colors[s], label=f"{s} (n={tot})")
-        ax.set_yticks(y, [str(v)[:28] for v in values], fontsize=7)
+            ax.barh(y + (j - 1) * w, shares, height=w, color=_COLORS[s], label=s)
+        ax.set_yticks(y, [_wrap(str(v), 28) for v in values])
         ax.invert_yaxis()
-        ax.set_title(f, fontsize=9)
-        ax.tick_params(axis="x", labelsize=7)
-        ax.set_xlabel("share", fontsize=7)
-        ax.legend(fontsize=6.5, loc="lower right")
-    fig.tight_layout()
+        ax.set_title(f)
+        ax.set_xlabel("share of the set")
+        ax.set_ylabel(f, labelpad=10)
+    _figure_legend(fig, axes.flat)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / total_h))
     uri = _png_uri(fig)
     plt.close(fig)
     return uri
@@ -422,6 +505,144 @@ def _column_float(t: pa.Table, name: str) -> np.ndarray:
     return np.asarray(arr, dtype=float)
 
 
+def _vocab_size(run: Path, model_id: Any) -> int | None:
+    """vocab_size of the reference model when its config.json can be found (the model id of
+    descriptors.meta.json is ``NAME@hash``; NAME is tried as a path and inside the run folder)."""
+    if not isinstance(model_id, str) or not model_id:
+        return None
+    name = model_id.split("@")[0]
+    for d in (Path(name), run / name, run / Path(name).name):
+        cfg = d / "config.json"
+        if cfg.is_file():
+            try:
+                c = json.loads(cfg.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                return None
+            v = c.get("vocab_size") or (c.get("text_config") or {}).get("vocab_size")
+            return int(v) if isinstance(v, (int, float)) and v > 1 else None
+    return None
+
+
+def run_warnings(rj: dict[str, Any], *, columns: dict[str, np.ndarray] | None = None,
+                 meta: dict[str, Any] | None = None, run: Path | None = None) -> list[dict[str, str]]:
+    """What weakens a run, as ``[{"title", "text"}]``, most serious first.
+
+    Reads report.json (``rj``) and, when given, the descriptor columns (name -> float (N,), NaN
+    for null) and descriptors.meta.json. Checks: unmet constraints; the Uni-Nx baseline capped
+    by the pool (round(mult x n) > N); selection without descriptors (or with candidates lacking a
+    descriptor row); every TNC judge answer "unclear" (0.5); a model that looks untrained (median
+    answer loss within 0.5 nats/token of ln(vocab_size), or, vocab unknown, above 5 nats/token
+    with an interquartile range under 0.25); media flagged at ingest/profile (report.json
+    ``media_flags``); model errors.
+    """
+    out: list[dict[str, str]] = []
+    columns = columns or {}
+    cons = _first(rj, "constraints", default=[]) or []
+    unmet = [c for c in cons if isinstance(c, dict) and c.get("met") is False]
+    if unmet:
+        parts = []
+        for c in unmet:
+            name = str(c.get("name", "?")) + (f"[{c['group'] or '(none)'}]" if "group" in c else "")
+            parts.append(f"{name}: required {c.get('kind', '')} {_fmt(c.get('required'))}, achieved "
+                         f"{_fmt(c.get('achieved'))} (available {_fmt(c.get('available'))})")
+        out.append({"title": f"{len(unmet)} constraint(s) unmet",
+                    "text": "; ".join(parts) + ". `--strict` makes this a non-zero exit."})
+    b, bl = rj.get("budget") or {}, rj.get("baseline") or {}
+    n, N, mult = b.get("n"), b.get("N"), bl.get("mult")
+    if all(isinstance(x, (int, float)) for x in (n, N, mult)) and n > 0:
+        want = round(mult * n)
+        if want > N:
+            size = bl.get("size", N)
+            out.append({"title": "Baseline capped to the pool",
+                        "text": f"Uni-{mult:g}x asks for {mult:g} x {n:,} = {want:,} candidates but the pool holds "
+                                f"{N:,}; the baseline has {_fmt(size)} ({100.0 * size / N:.0f}% of the pool), so its "
+                                "distributions are the pool's and comparisons with it say little."})
+    dins = _first(rj, "inputs.descriptors")
+    acc = rj.get("accounting") or {}
+    if "inputs" in rj and (not dins or (isinstance(dins, dict) and (dins.get("form") == "none"
+                                                                       or not dins.get("matched")))):
+        out.append({"title": "Selected without descriptors",
+                    "text": "`gdo select` ran without --descriptors: every candidate counts as having no "
+                            "descriptor row, so VDS, quality and frame diversity play no part in the score."})
+    elif acc.get("without_descriptor_row"):
+        out.append({"title": "Candidates without descriptors",
+                    "text": f"{acc['without_descriptor_row']:,} candidates have no descriptor row (scored without "
+                            "the descriptor terms)."})
+    tj = columns.get("tnc_judge")
+    if tj is not None and np.isfinite(tj).any():
+        v = tj[np.isfinite(tj)]
+        if np.all(np.abs(v - 0.5) < 1e-9):
+            out.append({"title": "Judge answers all unclear",
+                        "text": f"All {v.size:,} TNC judge answers are 'unclear' (0.5): the temporal category "
+                                "carries no information from the model, and constraints counting temporal "
+                                "videos are met or missed on that guess. Use a real model."})
+    lv = columns.get("loss_video")
+    if lv is not None and np.isfinite(lv).sum() >= 3:
+        v = lv[np.isfinite(lv)]
+        med = float(np.median(v))
+        iqr = float(np.subtract(*np.percentile(v, [75, 25])))
+        model_id = _first(meta or {}, "config.model")
+        vocab = _vocab_size(run, model_id) if run is not None else None
+        if vocab:
+            bad = abs(med - math.log(vocab)) < 0.5
+            why = f"median answer loss {med:.2f} nats/token vs ln(vocab_size) = ln({vocab:,}) = {math.log(vocab):.2f}"
+        else:
+            bad = med > 5.0 and iqr < 0.25
+            why = f"median answer loss {med:.2f} nats/token with an interquartile range of {iqr:.3f}"
+        if bad:
+            out.append({"title": "The model looks untrained",
+                        "text": f"{why}: the reference model predicts about uniformly, so VDS, PPL, SC and the "
+                                "judge are noise (the demo's tiny random model does this)."})
+    flags = rj.get("media_flags")
+    if isinstance(flags, dict):
+        hit = {k: v for k, v in flags.items() if isinstance(v, (int, float)) and v > 0}
+        if hit:
+            out.append({"title": "Flagged media",
+                        "text": ", ".join(f"{k}: {_fmt(v)}" for k, v in hit.items())
+                                + " (see the media flags section and rejects.jsonl)."})
+    return out
+
+
+def budget_formula(rj: dict[str, Any]) -> list[str]:
+    """The subset size as the formula of docs/METHOD.md section 5 with this run's numbers."""
+    b = rj.get("budget") or {}
+    if not isinstance(b, dict) or "n" not in b:
+        return []
+    N, n = b.get("N"), b.get("n")
+    p = _first(rj, "preset.params", default={}) or {}
+    f = _fmt
+    if b.get("mode") == "fixed":
+        return [f"n = min(--budget, N) = min({f(b.get('requested'))}, {f(N)}) = {f(n)} (fixed budget; the auto "
+                "rules were not applied)"]
+    lines = [f"N = {f(N)} candidates in S = {f(b.get('strata'))} strata"]
+    if "effective_strata" in b:
+        lines.append(f"E = exp(-sum p_s ln p_s) = exp({b.get('entropy', 0):.4g}) = {b['effective_strata']:.4g};  "
+                     f"n_eff = ceil(E x {f(b.get('effective_strata_mult'))}) = {f(b.get('n_eff'))}")
+    cov = b.get("coverage") or {}
+    if "n_tail" in b and cov:
+        lines.append(f"n_tail = ceil(tail_target / p_tail) = ceil({f(cov.get('tail_target'))} / "
+                     f"{cov.get('p_tail', float('nan')):.4g}) = {f(b['n_tail'])}  (p_tail: the last stratum "
+                     f"needed to cover {f(cov.get('mass'))} of the pool)")
+    if "n_lower" in b:
+        lines.append(f"n = max(min_count, ceil(N x min_ratio), n_eff, n_tail) = max({f(b.get('n_min_count'))}, "
+                     f"{f(b.get('n_min_ratio'))}, {f(b.get('n_eff'))}, {f(b.get('n_tail'))}) = {f(b['n_lower'])}")
+        lines.append(f"n = min(n, max_count, floor(N x max_ratio), N) = min({f(b['n_lower'])}, "
+                     f"{f(b.get('n_max_count'))}, floor({f(N)} x {f(p.get('max_ratio'))}) = {f(b.get('n_max_ratio'))}, "
+                     f"{f(N)}) = {f(b.get('n_before_vds', n))}")
+    v = b.get("vds") or {}
+    if v.get("applied"):
+        r = v.get("r")
+        lines.append(f"VDS: r = {f(v.get('positives'))} / {f(v.get('total'))} = "
+                     f"{r:.4g} (vds3' > {f(v.get('threshold'))}); n = min(max(n, ceil({f(v.get('target_positive'))} / r)"
+                     f" = {f(v.get('need'))}), cap = {f(v.get('cap'))}) = {f(n)}"
+                     + ("" if v.get("changed") else " (unchanged)") if isinstance(r, (int, float)) else
+                     f"VDS adjustment: {f(v)}")
+    elif v:
+        lines.append(f"VDS adjustment not applied ({v.get('reason') or 'no VDS'})")
+    lines.append(f"budget n = {f(n)}")
+    return lines
+
+
 def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
                  candidates_path: str | Path | None = None, descriptors_path: str | Path | None = None,
                  n_examples: int = 5, thumbnails: bool = True, progress: bool = False) -> Path:
@@ -548,6 +769,9 @@ def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
                     "subset": {("(none)" if k == "" else str(k)): int(v) for k, v in (e.get("subset") or {}).items()},
                     "baseline": {("(none)" if k == "" else str(k)): int(v) for k, v in (e.get("baseline") or {}).items()},
                 }
+    order = {_FIELD_ALIASES.get(f, f): i for i, f in enumerate(FIELD_ORDER)}
+    fields = {f: {**e, "pool": {v: e["pool"][v] for v in natural_order(f, e["pool"])}}
+              for f, e in sorted(fields.items(), key=lambda kv: (order.get(_FIELD_ALIASES.get(kv[0], kv[0]), 99), kv[0]))}
     field_plot = field_share_plot(fields) if fields else None
     bar.update(1)
     field_tables = []
@@ -577,6 +801,7 @@ def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
     # ---- budget, constraints, headline numbers
     budget = _first(rj, "budget", "budget_math", default={}) or {}
     budget_rows = [(k, _fmt(v)) for k, v in _flatten(budget)] if isinstance(budget, dict) else [("budget", _fmt(budget))]
+    budget_lines = budget_formula(rj)
     cons = _first(rj, "constraints", "constraint_status", "feasibility", default=None)
     constraint_headers, constraints = _constraint_table(cons)
     met, total = _constraint_status(cons)
@@ -621,6 +846,15 @@ def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
                         "(not enough eligible candidates after deduplication, the per-video cap and the "
                         "video-share bounds; see the constraints). In default mode a short subset stays "
                         "short; --allow-random-fill fills it at random and reports how many.")
+    meta: dict[str, Any] = {}
+    meta_path = (Path(descriptors_path) if descriptors_path else run / "descriptors.parquet").with_name(
+        "descriptors.meta.json")
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            meta = {}
+    banner = run_warnings(rj, columns=columns, meta=meta, run=run)
     model_err = str_cols.get("model_error")
     if model_err is not None:
         n_err = sum(1 for e in model_err if e)
@@ -632,38 +866,75 @@ def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
         descriptor_note = ("Model descriptors (vds, ppl, sc, tnc_judge, losses) are only as good as the "
                            "reference model: a tiny random model (the demo) makes them meaningless.")
 
-    # ---- top / bottom candidates
+    # ---- scores, strata and why-not of every candidate (scores.parquet; select writes it)
     score_of: dict[str, float] = {}
+    reason_of: dict[str, str] = {}
+    stratum_of: dict[str, str] = {}
+    terms_of: dict[str, dict[str, float]] = {}
     score_src = "selection.jsonl (chosen candidates only)"
     if scores_t is not None and "uid" in scores_t.column_names and "score" in scores_t.column_names:
-        score_of = {u: float(s) for u, s in zip(scores_t.column("uid").to_pylist(), scores_t.column("score").to_pylist())
-                    if s is not None}
+        su = scores_t.column("uid").to_pylist()
+        score_of = {u: float(x) for u, x in zip(su, scores_t.column("score").to_pylist()) if x is not None}
+        if "reason" in scores_t.column_names:
+            reason_of = {u: r for u, r in zip(su, scores_t.column("reason").to_pylist()) if r is not None}
+        if "stratum" in scores_t.column_names:
+            stratum_of = {u: r for u, r in zip(su, scores_t.column("stratum").to_pylist()) if r is not None}
+        term_names = [t for t in SCORE_TERMS if t in scores_t.column_names]
+        tcols = {t: scores_t.column(t).to_pylist() for t in term_names}
+        terms_of = {u: {t: tcols[t][i] for t in term_names} for i, u in enumerate(su)}
         score_src = "scores.parquet (every scored candidate)"
     else:
-        for s in selection:
-            if s.get("score") is not None and str(s.get("set", "gdo")) == "gdo":
-                score_of[s["uid"]] = float(s["score"])
+        for x in selection:
+            if x.get("score") is not None and str(x.get("set", "gdo")) == "gdo":
+                score_of[x["uid"]] = float(x["score"])
     ranked = sorted((u for u in score_of if u in pos), key=lambda u: (-score_of[u], pos[u]))
     k = min(n_examples, len(ranked) // 2 if len(ranked) >= 2 else len(ranked))
     top, bottom = ranked[:k], (ranked[-k:][::-1] if k else [])
     if not ranked and pool_uids:
         top = [u for u in pool_uids if u in subset_uids][:n_examples]
     groups = []
+    cand_cols: dict[str, list[Any]] = {}
+    if cand is not None:
+        for c in ("bucket", "media_kind", "question", "answer", "media", "data_source"):
+            if c in cand.column_names:
+                cand_cols[c] = cand.column(c).to_pylist()
+    thumbs: dict[tuple, str | None] = {}
+
+    def thumb(i: int, n: int = 4, height: int = 96) -> str | None:
+        media = (cand_cols.get("media") or [None] * n_pool)[i]
+        kind = (cand_cols.get("media_kind") or [""] * n_pool)[i]
+        if not thumbnails or not media:
+            return None
+        key = (kind, tuple(media), n, height)
+        if key not in thumbs:
+            thumbs[key] = thumbnail_strip(kind, media, n=n, height=height)
+        return thumbs[key]
+
+    def verdict(u: str) -> tuple[bool, str]:
+        """(selected, "stage X" or the reason it was left out)."""
+        if u in subset_uids:
+            return True, f"selected by stage {subset_uids[u].get('stage') or '?'}"
+        why = reason_of.get(u)
+        if why:
+            return False, f"not selected: {why}"
+        return False, ("not selected (the reason is not recorded: this run's scores.parquet predates it)"
+                       if scores_t is not None else "not selected (no scores.parquet in the run folder)")
 
     def example(u: str) -> dict[str, Any]:
         i = pos[u]
+        sel, why = verdict(u)
         ex: dict[str, Any] = {"uid": u, "score": f"{score_of[u]:.3f}" if u in score_of else None,
-                              "stage": (subset_uids.get(u) or {}).get("stage"), "in_subset": u in subset_uids,
+                              "stage": (subset_uids.get(u) or {}).get("stage"), "in_subset": sel, "verdict": why,
+                              "stratum": stratum_of.get(u, ""),
                               "bucket": "", "media_kind": "", "question": "", "answer": "", "thumb": None,
                               "thumb_note": "no visual input"}
-        if cand is not None:
-            row = {c: cand.column(c)[i].as_py() for c in ("bucket", "media_kind", "question", "answer", "media")
-                   if c in cand.column_names}
-            ex.update({c: row.get(c) or "" for c in ("bucket", "media_kind", "question", "answer")})
+        if cand_cols:
+            ex.update({c: (cand_cols.get(c) or [""] * n_pool)[i] or "" for c in ("bucket", "media_kind", "question", "answer")})
             if len(ex["answer"]) > 600:
                 ex["answer"] = ex["answer"][:600] + " ..."
-            if thumbnails and row.get("media"):
-                ex["thumb"] = thumbnail_strip(row.get("media_kind", ""), row["media"])
+            media = (cand_cols.get("media") or [None] * n_pool)[i]
+            if thumbnails and media:
+                ex["thumb"] = thumb(i)
                 if ex["thumb"] is None:
                     ex["thumb_note"] = "media could not be read"
             elif not thumbnails:
@@ -681,8 +952,66 @@ def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
         groups.append({"title": f"Top {len(top)} by score", "entries": [example(u) for u in top]})
     if bottom:
         groups.append({"title": f"Bottom {len(bottom)} by score", "entries": [example(u) for u in bottom]})
-    examples_note = (f"Candidate scores (GDO_METHOD.md section 5) from {score_src}; thumbnails show up to "
-                     "four uniformly sampled frames (or the candidate's images).")
+    examples_note = (f"Candidate scores (docs/METHOD.md section 5) from {score_src}. Each card says whether the "
+                     "candidate is in the GDO subset (and the stage that picked it) or why it was left out: "
+                     "stratum quota 0, not in the kept pool (ranked below its stratum's shortlist), duplicate "
+                     "text, per-video cap, video share bound, or outscored (the budget filled first). "
+                     "Thumbnails show up to four uniformly sampled frames (or the candidate's images).")
+
+    # ---- the subset and baseline as one sortable, filterable table
+    table_cols = [c for c in TABLE_DESCRIPTORS if c in columns and np.isfinite(columns[c]).any()]
+    term_cols = [t for t in SCORE_TERMS if any(t in v for v in terms_of.values())]
+    pick_rows = []
+    n_thumbs = 0
+    for set_name, chosen in (("subset", subset_uids), ("baseline", baseline_uids)):
+        listed = sorted(chosen, key=lambda u: (-score_of.get(u, -math.inf), pos.get(u, 0)))[:MAX_TABLE_ROWS]
+        for u in listed:
+            i = pos.get(u)
+            row: dict[str, Any] = {"set": set_name, "uid": u, "stage": (chosen[u] or {}).get("stage") or "",
+                                   "score": score_of.get(u), "stratum": stratum_of.get(u, ""),
+                                   "stratum_wrap": stratum_of.get(u, "").replace("|", "|\u200b"),
+                                   "source": (cand_cols.get("data_source") or [""] * n_pool)[i] or "" if i is not None else "",
+                                   "kind": (cand_cols.get("media_kind") or [""] * n_pool)[i] if i is not None else "",
+                                   "terms": [(terms_of.get(u) or {}).get(t) for t in term_cols],
+                                   "desc": [float(columns[c][i]) if i is not None and np.isfinite(columns[c][i]) else None
+                                            for c in table_cols],
+                                   "thumb": None}
+            if i is not None and n_thumbs < MAX_TABLE_THUMBS:
+                row["thumb"] = thumb(i, n=1, height=40)
+                n_thumbs += row["thumb"] is not None
+            pick_rows.append(row)
+    table = {"term_cols": term_cols, "desc_cols": table_cols, "rows": pick_rows,
+             "truncated": [(s_, len(c)) for s_, c in (("subset", subset_uids), ("baseline", baseline_uids))
+                           if len(c) > MAX_TABLE_ROWS]}
+
+    # ---- per stratum and per source group: quota, available, picked
+    strata_rows = []
+    st = rj.get("strata") or {}
+    for r in (st.get("rows") or []) if isinstance(st, dict) else []:
+        if isinstance(r, dict):
+            strata_rows.append({"key": r.get("key", ""), "pool": r.get("pool"), "kept": r.get("kept"),
+                                "quota": r.get("quota"), "subset": r.get("subset"), "baseline": r.get("baseline")})
+    strata_note = ""
+    if isinstance(st, dict) and st.get("count") and st.get("listed", 0) < st["count"]:
+        strata_note = f"The {st['listed']:,} largest of {st['count']:,} strata (report.json lists no more)."
+    floors = {str(c.get("group", "")): c for c in (cons or []) if isinstance(c, dict) and c.get("name") == "source_floor"}
+    src_counts: dict[str, list[int]] = {}
+    grp_of = {u: k.split("|")[-1] for u, k in stratum_of.items()}
+    if not grp_of and "source_group" in str_cols:
+        grp_of = {u: (str_cols["source_group"][i] or "") for i, u in enumerate(pool_uids)}
+    for u in pool_uids:
+        g_ = grp_of.get(u)
+        if g_ is None:
+            continue
+        c_ = src_counts.setdefault(g_, [0, 0, 0])
+        c_[0] += 1
+        c_[1] += u in subset_uids
+        c_[2] += u in baseline_uids
+    source_rows = []
+    for g_, (avail, picked, based) in sorted(src_counts.items(), key=lambda kv: (-kv[1][0], kv[0])):
+        fl_ = floors.get(g_)
+        source_rows.append({"group": g_ or "(none)", "pool": avail, "floor": fl_.get("required") if fl_ else None,
+                            "met": fl_.get("met") if fl_ else None, "subset": picked, "baseline": based})
 
     files = [(name, what) for name, what in _FILES if (run / name).exists() or name == "report.html"]
     for p in sorted(run.glob("exports/*")) if (run / "exports").is_dir() else []:
@@ -690,7 +1019,10 @@ def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
 
     ctx = {
         "title": f"preset {preset} · mode {mode}" + (f" · model {model_id}" if isinstance(model_id, str) else ""),
-        "cards": cards, "notes": notes, "warnings": warnings,
+        "cards": cards, "notes": notes, "warnings": warnings, "banner": banner, "budget_lines": budget_lines,
+        "table": table, "strata_rows": strata_rows, "strata_note": strata_note, "source_rows": source_rows,
+        "fmt": _fmt,
+        "cost_rows": [(k, _fmt(v)) for k, v in _flatten(rj["cost"])] if isinstance(rj.get("cost"), dict) else [],
         "budget_rows": budget_rows, "constraint_headers": constraint_headers, "constraints": constraints,
         "media_flags": _media_flag_rows(rj),  # issue 13 item 8 (lane media)
         "scores_plot": scores_plot, "descriptor_plot": descriptor_plot, "missing_descriptors": missing, "descriptor_note": descriptor_note,

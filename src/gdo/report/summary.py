@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gdo.report.html import _constraint_status, _constraint_table, _first
+from gdo.report.html import _constraint_status, _constraint_table, _first, run_warnings
 
 
 def run_summary(run_dir: str | Path, *, n_candidates: int | None = None, n_rejects: int | None = None,
@@ -58,6 +58,8 @@ def run_summary(run_dir: str | Path, *, n_candidates: int | None = None, n_rejec
                 lines.append(f"    unmet: {name}: required {c.get('kind', '')} {c.get('required')}, "
                              f"available {c.get('available')}, achieved {c.get('achieved')} "
                              f"(short by {c.get('shortfall')})")
+    for w in run_warnings(rj):
+        lines.append(f"  warning: {w['title']}: {w['text']}")
     for n in _first(rj, "notes", default=[]) or []:
         lines.append(f"  note: {n}")
     lines.append(f"  report     : {run / 'report.html'}")

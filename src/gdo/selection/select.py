@@ -22,6 +22,8 @@ floors) that cannot be met from the oversampled pools continues into the rest of
 
 from __future__ import annotations
 
+import json
+
 import math
 import time
 from dataclasses import dataclass, field
@@ -72,6 +74,23 @@ class SelectionResult:
     report: dict
     uids: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    #: per candidate (aligned with ``score``): its stratum key and why it was left out of the GDO
+    #: subset ("" when picked); see :func:`_left_out_reasons`. Read by report.html via scores.parquet.
+    stratum: list = field(default_factory=list)
+    reason: list = field(default_factory=list)
+    #: score terms (docs/METHOD.md section 5), float64 (N,) each, aligned with ``score``.
+    terms: dict = field(default_factory=dict)
+
+    def scores_table(self):
+        """``scores.parquet``: uid, score, stratum, reason (why not picked; "" when picked), one row
+        per candidate in candidates order."""
+        import pyarrow as pa
+
+        n = len(self.uids)
+        return pa.table({"uid": pa.array(self.uids, pa.string()), "score": pa.array(self.score, pa.float64()),
+                         "stratum": pa.array(self.stratum or [None] * n, pa.string()),
+                         "reason": pa.array(self.reason or [None] * n, pa.string()),
+                         **{k: pa.array(v, pa.float64()) for k, v in self.terms.items()}})
 
     def gdo_uids(self) -> list[str]:
         return [self.uids[i] for i in self.gdo_idx.tolist()]
@@ -483,10 +502,52 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     T["report"] = time.perf_counter() - t1
     T["select_total"] = time.perf_counter() - t0
     full_score = np.empty(N)
-    full_score[order0 if not identity else np.arange(N)] = score
+    rows_of = order0 if not identity else np.arange(N)
+    full_score[rows_of] = score
     uids = candidates["uid"].to_pylist()
+    s_keys = [fl.stratum_label(s) for s in range(S)]
+    full_stratum = [None] * N
+    full_reason = [None] * N
+    for j, r in enumerate(rows_of.tolist()):
+        full_stratum[r] = s_keys[int(strat[j])]
+    for j, why in enumerate(_left_out_reasons(F, kept, s_quota, strat, text_id, vid, is_video, max_video,
+                                              g.max_qa_per_video)):
+        full_reason[int(rows_of[j])] = why
+    terms = {}
+    for name in ("base_norm", "vds3p", "qp", "naturalness", "difficulty", "alignment"):
+        terms[name] = np.empty(N)
+        terms[name][rows_of] = getattr(sp, name)
     return SelectionResult(gdo_idx=gdo_rows, gdo_stage=pstage.tolist(), baseline_idx=base_rows,
-                           baseline_stage=b_stage.tolist(), score=full_score, report=report, uids=uids, timings=T)
+                           baseline_stage=b_stage.tolist(), score=full_score, report=report, uids=uids, timings=T,
+                           stratum=full_stratum, reason=full_reason, terms=terms)
+
+
+def _left_out_reasons(F: _Filler, kept, s_quota, strat, text_id, vid, is_video, max_video: int, cap: int) -> list[str]:
+    """Why each candidate (selection order) is not in the GDO subset; "" for a pick.
+
+    First match of: ``stratum quota 0`` (its stratum gets no quota), ``not in the kept pool``
+    (ranked below its stratum's oversampled shortlist), ``duplicate`` (its (question, answer) text
+    was already picked), ``per-video cap`` (its video already has ``cap`` picks), ``video share
+    bound`` (the subset holds max_video videos), else ``outscored`` (the budget filled first).
+    """
+    out = []
+    taken, tu, vc = F.taken, F.text_used, F.vcount
+    for i in range(len(text_id)):
+        if taken[i]:
+            out.append("")
+        elif s_quota[strat[i]] <= 0:
+            out.append("stratum quota 0")
+        elif not kept[i]:
+            out.append("not in the kept pool")
+        elif tu[int(text_id[i])]:
+            out.append("duplicate")
+        elif is_video[i] and vid[i] >= 0 and vc[int(vid[i])] >= cap:
+            out.append("per-video cap")
+        elif is_video[i] and F.n_video >= max_video:
+            out.append("video share bound")
+        else:
+            out.append("outscored")
+    return out
 
 
 def _stat_cols(D, has_desc, take, N) -> dict[str, np.ndarray]:
