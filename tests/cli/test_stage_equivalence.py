@@ -65,7 +65,10 @@ def test_select_writes_scores_for_every_candidate(two_runs):
     _, split = two_runs
     cands = pq.read_table(split / "candidates.parquet")
     scores = pq.read_table(split / "scores.parquet")
-    assert scores.column_names == ["uid", "score"]
+    assert scores.column_names[:4] == ["uid", "score", "stratum", "reason"]  # + the score terms (issue 14)
+    picked = {s["uid"] for s in map(__import__("json").loads, (split / "selection.jsonl").read_text().splitlines())
+              if s["set"] == "gdo"}
+    assert all((r == "") == (u in picked) for u, r in zip(scores["uid"].to_pylist(), scores["reason"].to_pylist()))
     assert sorted(scores["uid"].to_pylist()) == sorted(cands["uid"].to_pylist())
     import json
 
