@@ -181,7 +181,8 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
            *, preset: str | None = None, mode: str = "default", seed: int = 42, budget: int | str = "auto",
            baseline_mult: float | None = None, allow_random_fill: bool = False, no_vds: bool = False,
            no_ppl: bool = False, no_sc: bool = False, ingest_rejects: int | None = None,
-           pool_files: Sequence[str] = (), k_clusters: int | None = None) -> SelectionResult:
+           pool_files: Sequence[str] = (), k_clusters: int | None = None, goal_set=None,
+           embeddings=None) -> SelectionResult:
     """Select the GDO subset and the Uni-Nx baseline (GDO_METHOD.md sections 4-5).
 
     Args:
@@ -194,6 +195,11 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
         budget: ``"auto"`` or a fixed int. baseline_mult: defaults to the goal's (10).
         allow_random_fill: default mode only (paper mode always fills at random when short).
         no_vds / no_ppl / no_sc: ablations. ingest_rejects: count reported in accounting.
+        goal_set: a :class:`gdo.goalset.GoalSet` or goal-set file paths (default: the goal's
+            ``goal_set`` key); relevance then enters score, quotas and auto budget
+            (:mod:`gdo.selection.relevance`) and report.json gains a ``goal`` object.
+        embeddings: the pool's embedding store (``embeddings.parquet`` or its folder, or an
+            :class:`gdo.descriptors.embedding_store.Embeddings`); None computes text embeddings now.
 
     Returns:
         :class:`SelectionResult`.
@@ -274,6 +280,14 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
         stat_desc = full
     sp = candidate_scores(fl, desc_cols, has_desc, mode, stat_desc=stat_desc, no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc)
     score = sp.score
+    # ---- goal set (issue 15): relevance enters the score (gdo.selection.relevance)
+    gctx = None
+    gs_src = goal_set if goal_set is not None else g.goal_set
+    if gs_src is not None:
+        from gdo.selection.relevance import GoalContext
+
+        gctx = GoalContext.build(gs_src, uids_arr, cand, embeddings=embeddings, frames=g.frames)
+        score = gctx.adjust_score(score, g.relevance_weight)
     # VDS share r for the budget
     if no_vds or D is None or not has_desc.any():
         vds_pos, vds_tot = None, None
@@ -288,13 +302,23 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     S = fl.stratum_fields.shape[0]
     strat = fl.stratum
     s_count = np.bincount(strat, minlength=S).astype(np.int64)
-    bud = auto_budget(s_count, g, mode, vds_positive=vds_pos, vds_total=vds_tot, budget=budget)
+    goal_budget = gctx.budget(g, N)[1] if gctx is not None and budget == "auto" else None
+    bud = auto_budget(s_count, g, mode, vds_positive=vds_pos, vds_total=vds_tot,
+                      budget=goal_budget["n"] if goal_budget else budget)
+    if goal_budget:
+        bud.update({"mode": "goal_set", "goal_set_rule": goal_budget})
+    if budget == "auto" and not paper and int(bud["n"]) == 0 and N > 0:
+        # every preset gives a non-empty subset on a pool with a usable candidate (issue 15)
+        bud["n_before_nonempty_rule"] = 0
+        bud["n"] = min(N, max(1, math.ceil(_F(g.max_ratio) * N)))
+        bud["nonempty_rule"] = "auto budget 0 on a non-empty pool -> min(N, max(1, ceil(max_ratio*N)))"
     n = int(bud["n"])
     b_labels = fl.labels["bucket"]
     b_count = np.bincount(fl.codes["bucket"], minlength=len(b_labels)).astype(np.int64)
     b_quota = largest_remainder(b_count, n, mode)
     video_quota = int(sum(q for lab, q in zip(b_labels, b_quota) if lab == SHORT_VIDEO))
-    s_quota = largest_remainder(s_count, n, mode)
+    s_quota = largest_remainder(s_count if gctx is None else
+                                gctx.lean_quota_counts(s_count, strat, n, g.quota_lean).astype(np.int64), n, mode)
     # ---- constraints
     is_video = fl.extra["is_video"]
     tset = set(g.temporal_set(mode))
@@ -446,6 +470,9 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
         b_target=b_target, mult=mult, cons=constraints_info, is_video=is_video, temporal=temporal, grp=grp,
         score_parts=sp, desc_cols=desc_cols, D_cols_for_stats=_stat_cols(D, has_desc, take, N),
         ingest_rejects=ingest_rejects, tnc_judge=tnc_judge)
+    if gctx is not None:
+        report["goal"] = gctx.report(candidates, picks, b_idx, weight=g.relevance_weight, lean=g.quota_lean,
+                                     budget_info=goal_budget, seed=seed, cand_rows=None if identity else order0)
     T["report"] = time.perf_counter() - t1
     T["select_total"] = time.perf_counter() - t0
     full_score = np.empty(N)
@@ -469,6 +496,15 @@ def _stat_cols(D, has_desc, take, N) -> dict[str, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------- files
+def _default_store(descriptors_path):
+    """``embeddings.parquet`` beside a descriptors.parquet (or in its folder), else None."""
+    if descriptors_path is None or isinstance(descriptors_path, pa.Table):
+        return None
+    p = Path(descriptors_path)
+    f = (p if p.is_dir() else p.parent) / "embeddings.parquet"
+    return f if f.exists() else None
+
+
 def _fallback_write_rows(candidates: pa.Table, uids: Sequence[str], out_path: Path) -> int:
     """Minimal writer (used only when gdo.pool.writer is unavailable): one LLaVA-style row per candidate."""
     from gdo.utils.io import atomic_open
@@ -512,7 +548,7 @@ def run_select(pool_paths: Sequence[str | Path] | None, descriptors_path: str | 
                mode: str = "default", seed: int = 42, budget: int | str = "auto",
                baseline_mult: float | None = None, allow_random_fill: bool = False, no_vds: bool = False,
                no_ppl: bool = False, no_sc: bool = False, media_root: str | None = None, fmt: str | None = None,
-               write_subsets: bool = True, workers: int = 0) -> SelectionResult:
+               write_subsets: bool = True, workers: int = 0, goal_set=None, embeddings=None) -> SelectionResult:
     """Select from files (or an already-ingested ``candidates`` table) and write the outputs.
 
     Writes ``out_dir``/``subset.jsonl``, ``baseline.jsonl`` (pool's own format, only the chosen
@@ -569,7 +605,8 @@ def run_select(pool_paths: Sequence[str | Path] | None, descriptors_path: str | 
     result = select(candidates, descriptors_path, goal, preset=preset, mode=mode, seed=seed, budget=budget,
                     baseline_mult=baseline_mult, allow_random_fill=allow_random_fill, no_vds=no_vds,
                     no_ppl=no_ppl, no_sc=no_sc, ingest_rejects=ingest_rejects,
-                    pool_files=[str(p) for p in (pool_paths or [])])
+                    pool_files=[str(p) for p in (pool_paths or [])], goal_set=goal_set,
+                    embeddings=embeddings if embeddings is not None else _default_store(descriptors_path))
     timings.update(result.timings)
     t1 = time.perf_counter()
     g_uids = result.gdo_uids()
