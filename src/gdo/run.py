@@ -93,7 +93,8 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
         media_root: str | Path | None = None, fmt: str | None = None, exports: Sequence[str] = (),
         budget: str | int | None = "auto", seed: int = 42, frames: int = 32, baseline_mult: float | None = None,
         descriptors: Sequence[str] | None = None, no_vds: bool = False, no_ppl: bool = False, no_sc: bool = False,
-        allow_random_fill: bool = False, thumbnails: bool = True, progress: bool = True) -> RunResult:
+        allow_random_fill: bool = False, thumbnails: bool = True, progress: bool = True,
+        goal_set: Sequence[str | Path] | None = None) -> RunResult:
     """Run ingest, profile, select, export and report on ``pools`` into ``out``.
 
     Args:
@@ -117,6 +118,8 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
         allow_random_fill: default mode: fill a short subset from a random reservoir (reported).
         thumbnails: decode media for the report's thumbnails.
         progress: progress bars and stage lines on stderr, summary on stdout.
+        goal_set: goal-set files (issue 15, :mod:`gdo.goalset`): select toward these evaluation
+            examples (relevance from the embeddings profile stores); read and validated first.
 
     Returns:
         RunResult.
@@ -128,6 +131,10 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
     from gdo.export import EXPORTERS
 
     t_all = time.perf_counter()
+    if goal_set:
+        from gdo.goalset import read_goal_set
+
+        goal_set = read_goal_set([str(x) for x in goal_set], media_root=str(media_root) if media_root else None)
     out_dir = Path(out)
     pools = [str(p) for p in pools]
     if not pools:
@@ -210,7 +217,8 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
     t0 = time.perf_counter()
     _select(pools, out_dir, cands, len(res.rejects), preset=preset, goal=goal, mode=mode, seed=seed, budget=n_budget,
             baseline_mult=baseline_mult, media_root=media_root, fmt=fmt,
-            ablations={"no_vds": no_vds, "no_ppl": no_ppl, "no_sc": no_sc, "allow_random_fill": allow_random_fill})
+            ablations={"no_vds": no_vds, "no_ppl": no_ppl, "no_sc": no_sc, "allow_random_fill": allow_random_fill},
+            goal_set=goal_set or None)
     timings["select"] = time.perf_counter() - t0
     subset, baseline = _read_selection(out_dir / "selection.jsonl")
     _say(progress, f"      subset {len(subset):,}, baseline {len(baseline):,} ({timings['select']:.1f} s)")
@@ -267,7 +275,8 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str = "temp_plu
 
 
 def _select(pools: list[str], out_dir: Path, cands, n_rejects: int, *, preset: str, goal, mode: str, seed: int,
-            budget: int | None, baseline_mult: float | None, media_root, fmt, ablations: dict[str, bool]) -> None:
+            budget: int | None, baseline_mult: float | None, media_root, fmt, ablations: dict[str, bool],
+            goal_set=None) -> None:
     """Run the selection stage (:func:`gdo.selection.select.run_select`) into ``out_dir``.
 
     Also writes ``scores.parquet`` (uid, score for every candidate) for the report's top/bottom lists.
@@ -280,6 +289,6 @@ def _select(pools: list[str], out_dir: Path, cands, n_rejects: int, *, preset: s
     res = run_select(pools, out_dir / "descriptors.parquet", out_dir, preset=None if goal else preset, goal=goal,
                      candidates=cands, ingest_rejects=n_rejects, mode=mode, seed=seed,
                      budget=budget if budget is not None else "auto", baseline_mult=baseline_mult,
-                     media_root=str(media_root) if media_root else None, fmt=fmt, **ablations)
+                     media_root=str(media_root) if media_root else None, fmt=fmt, goal_set=goal_set, **ablations)
     write_parquet_atomic(out_dir / "scores.parquet",
                          pa.table({"uid": pa.array(res.uids, pa.string()), "score": pa.array(res.score, pa.float64())}))

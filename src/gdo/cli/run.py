@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
     def run_cmd(
         pools: List[Path] = typer.Argument(..., help="Pool files (JSONL, JSON, Parquet, saved HF datasets), in pool order."),
         out: Path = typer.Option(..., "--out", "-o", help="Run folder for every output file."),
-        preset: str = typer.Option("temp_plus", "--preset", "-p", help="Goal preset: minloss, diverse, temp, temp_plus (see `gdo presets`)."),
+        preset: str = typer.Option("temp_plus", "--preset", "-p", help="Goal preset: minloss, diverse, temp, temp_plus, target (see `gdo presets`)."),
         goal: Optional[Path] = typer.Option(None, "--goal", help="Custom goal file (TOML or YAML); overrides --preset."),
         model: Optional[Path] = typer.Option(None, "--model", help="Local VLM checkpoint folder for VDS/PPL/SC/TNC (e.g. Qwen3-VL-8B-Instruct)."),
         mode: str = typer.Option("default", "--mode", help="default (fixed pipeline) or paper (reproduce the release)."),
@@ -33,6 +33,9 @@ def register(app: typer.Typer) -> None:
         allow_random_fill: bool = typer.Option(False, "--allow-random-fill", help="Default mode: fill a short subset at random (reported)."),
         thumbnails: bool = typer.Option(True, "--thumbnails/--no-thumbnails", help="Frame thumbnails in report.html."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary."),
+        goal_set: List[Path] = typer.Option([], "--goal-set", help="Your evaluation examples (5-5,000; .txt one question "
+                                            "per line, JSONL with `question`, or any pool format): select toward them "
+                                            "(use with --preset target; repeat for several files)."),
     ) -> None:
         """Select a goal-specific subset of POOL... and write subset, baseline, exports and report.html."""
         from gdo.run import run
@@ -41,7 +44,7 @@ def register(app: typer.Typer) -> None:
             run(pools, out, preset=preset, goal=goal, model=model, mode=mode, workers=workers, media_root=media_root,
                 fmt=fmt, exports=export, budget=budget, seed=seed, frames=frames, baseline_mult=baseline_mult,
                 no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc, allow_random_fill=allow_random_fill,
-                thumbnails=thumbnails, progress=not quiet)
+                thumbnails=thumbnails, progress=not quiet, goal_set=[str(p) for p in goal_set] or None)
         except (ValueError, FileNotFoundError) as e:
             typer.echo(f"gdo run: error: {e}", err=True)
             raise typer.Exit(2) from None

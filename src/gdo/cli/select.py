@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
             None, "--descriptors", "-d",
             help="descriptors.parquet, the GDO release's merged metrics JSONL, or its raw shard folder "
                  "(sixd_metrics_rank*.jsonl). Without it every candidate counts as having no descriptor row."),
-        preset: Optional[str] = typer.Option(None, "--preset", "-p", help="minloss, diverse, temp or temp_plus."),
+        preset: Optional[str] = typer.Option(None, "--preset", "-p", help="minloss, diverse, temp, temp_plus or target."),
         goal: Optional[Path] = typer.Option(None, "--goal", "-g", help="Custom goal file (.toml/.yaml)."),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
         mode: str = typer.Option("default", "--mode", help="default (flaws fixed) or paper (the release exactly)."),
@@ -33,12 +33,18 @@ def register(app: typer.Typer) -> None:
         no_sc: bool = typer.Option(False, "--no-sc", help="Ablation: drop the SC/quality term."),
         media_root: Optional[Path] = typer.Option(None, "--media-root", help="As in `gdo ingest` (media are never opened)."),
         format: Optional[str] = typer.Option(None, "--format", help="Force a row format (as in `gdo ingest`)."),
+        goal_set: List[Path] = typer.Option([], "--goal-set", help="Your evaluation examples (5-5,000; .txt one question "
+                                            "per line, JSONL with `question`, or any pool format): select toward them, "
+                                            "using the embeddings.parquet beside --descriptors (repeatable)."),
+        embeddings: Optional[Path] = typer.Option(None, "--embeddings", help="The pool's embedding store (default: "
+                                                  "embeddings.parquet beside --descriptors)."),
         workers: int = typer.Option(0, "--workers", min=0,
                                     help="Processes parsing large pool files (0 = one per CPU); output identical for any N."),
     ) -> None:
         """Select a goal-driven subset and its equal-protocol random baseline. Never opens media files."""
         from gdo.selection.descriptors_io import DescriptorError
         from gdo.selection.goal import GoalError
+        from gdo.goalset import GoalSetError
         from gdo.selection.select import SelectionError, run_select
 
         if (preset is None) == (goal is None):
@@ -77,8 +83,9 @@ def register(app: typer.Typer) -> None:
             res = run_select(pools, descriptors, out, preset=preset, goal=goal, candidates=cands,
                              ingest_rejects=rejects, mode=mode, seed=seed, budget=bud, baseline_mult=baseline_mult,
                              allow_random_fill=allow_random_fill, no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc,
-                             media_root=str(media_root) if media_root else None, fmt=format, workers=workers)
-        except (SelectionError, GoalError, DescriptorError, KeyError, FileNotFoundError) as e:
+                             media_root=str(media_root) if media_root else None, fmt=format, workers=workers,
+                             goal_set=[str(p) for p in goal_set] or None, embeddings=embeddings)
+        except (SelectionError, GoalError, GoalSetError, DescriptorError, KeyError, FileNotFoundError) as e:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
             typer.echo(f"error: {msg}", err=True)
             raise typer.Exit(2)
@@ -103,4 +110,13 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"note: the subset holds {acc['selected']:,} of the budget {b['n']:,}: the remaining "
                        "candidates are ineligible (dedup, per-video cap, video-share bounds) or outside the "
                        "per-stratum shortlists; --allow-random-fill fills the rest at random", err=True)
+        if "goal" in r:
+            gr = r["goal"]
+            ns = gr["near_share"]
+            typer.echo(f"goal set: {gr['items']} items, spaces {', '.join(gr['spaces'])}; near the goal: subset "
+                       f"{ns['subset']}, pool {ns['pool']}, baseline {ns['baseline']}")
+            for note in gr["notes"]:
+                typer.echo(f"note: {note}", err=True)
+        if b.get("nonempty_rule"):
+            typer.echo(f"note: {b['nonempty_rule']} (n = {b['n']})", err=True)
         typer.echo(f"wrote {out}/subset.jsonl, baseline.jsonl, selection.jsonl, report.json")

@@ -48,7 +48,7 @@ from gdo.utils.io import write_json_atomic, write_parquet_atomic
 #: Descriptor groups accepted by ``descriptors=`` (``--descriptors``).
 DESCRIPTOR_GROUPS = ("fields", "motion", "embeddings", "cluster", "dedup")
 #: Columns added after DESCRIPTOR_COLUMNS.
-EXTRA_COLUMNS = ["bucket", "video_key", "media_key", "tnc_lexical", "dup_size", "media_group",
+EXTRA_COLUMNS = ["bucket", "video_key", "media_key", "tnc_lexical", "tnc_text", "dup_size", "media_group",
                  "media_error", "pool_pos"]
 MODEL_COLUMNS = ["loss_video", "loss_blind", "vds", "ppl", "sc", "tnc_judge", "model_error"]
 DEFAULT_SHARD_SIZES = {"media": 32, "text": 2048, "model": 128, "visual_hf": 256}
@@ -60,7 +60,7 @@ _REQUIRED = ("uid", "bucket", "question", "answer", "media_kind", "media", "vide
              "n_frames", "native_frames", "duration_s", "data_source", "pool_pos")
 
 _FLOAT_COLS = {"amm", "frame_diversity", "tnc", "cluster_rep", "cluster_hard", "duration_s",
-               "loss_video", "loss_blind", "vds", "ppl", "sc", "tnc_judge", "tnc_lexical"}
+               "loss_video", "loss_blind", "vds", "ppl", "sc", "tnc_judge", "tnc_lexical", "tnc_text"}
 _INT_COLS = {"cluster_id": pa.int64(), "native_frames": pa.int32(), "n_frames": pa.int32(),
              "dup_size": pa.int64(), "pool_pos": pa.int64()}
 
@@ -472,9 +472,17 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, descriptors: Seq
 
     lex = F.lexical_tnc(questions)
     judge = model_vals.get("tnc_judge")
-    tnc = np.where(np.isnan(judge), lex, judge) if judge is not None else lex
+    # model-free TNC from the stored text embedding where the judge did not run (issue 15)
+    tnc_txt = None
+    if text_emb is not None and text_encoder == "minilm":
+        from gdo.descriptors.tnc_text import tnc_text
+
+        tnc_txt = tnc_text(text_emb)
+    fallback = tnc_txt if tnc_txt is not None else lex
+    tnc = np.where(np.isnan(judge), fallback, judge) if judge is not None else fallback
     if "fields" in groups:
         cols["tnc_lexical"] = lex.tolist()
+        cols["tnc_text"] = tnc_txt.tolist() if tnc_txt is not None else [None] * n
         cols["tnc"] = tnc.tolist()
         cols["question_form"] = F.question_form(questions, mode=mode).tolist()
         cols["q_len_bucket"] = F.q_len_bucket(questions).tolist()
@@ -547,10 +555,18 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, descriptors: Seq
     for stale, made in (("embeddings.parquet", text_emb is not None), ("media.parquet", media_tab is not None)):
         if not made and (out / stale).exists():
             (out / stale).unlink()  # a previous run's file would not match this descriptors.parquet
-    if text_emb is not None:
-        write_parquet_atomic(out / "embeddings.parquet", pa.table({
-            "uid": pa.array(uids, pa.string()), "media_key": pa.array(mkeys, pa.string()),
-            "text_emb": _fixed_list(text_emb)}))
+    if text_emb is not None:  # the embedding store of goal-set selection (gdo.descriptors.embedding_store)
+        from gdo.descriptors.embedding_store import write_embeddings
+
+        has_v = cand_item >= 0
+        v_emb = None
+        if visual_items is not None and has_v.any():
+            v_emb = np.zeros((n, visual_items.shape[1]), np.float32)
+            v_emb[has_v] = visual_items[cand_item[has_v]]
+            has_v = has_v & (np.linalg.norm(v_emb, axis=1) > 0)
+        write_embeddings(out, uids, text_emb, media_keys=mkeys, visual_emb=v_emb, visual_mask=has_v,
+                         meta={"text_encoder": text_encoder, "visual_encoder": vis_id or "handcrafted",
+                               "model_id": None})
     if media_tab is not None:
         mt = media_tab
         if visual_encoder is not None and visual_items is not None:
