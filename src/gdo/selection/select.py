@@ -44,7 +44,7 @@ from gdo.selection.score import candidate_scores, compute_fields, descriptor_ter
 from gdo.selection.text import exact_pair_ids
 
 STAGES = ("temporal_min", "temporal_min_pool", "video_min", "video_min_pool", "source_floor",
-          "source_floor_pool", "stratum_quota", "global", "random_fill")
+          "source_floor_pool", "stratum_quota", "global", "goal_pool", "random_fill")
 BASELINE_STAGES = ("uniform", "uniform_relaxed")
 _SLIM_COLS = ("uid", "bucket", "question", "answer", "data_source", "n_frames", "native_frames",
               "media_kind", "video_key", "pool_pos")
@@ -431,6 +431,10 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
         F.run(kept_by_s[bounds[s]:bounds[s + 1]].tolist(), "stratum_quota", lambda s=s, q=q: F.strat_count.get(s, 0) >= q)
     # (5) global by score
     F.run(kept_list, "global", lambda: False)
+    if gctx is not None and not paper:
+        # (5b) goal set: the rest of the pool by (relevance-weighted) score, so a small budget is met
+        # when dedup, the per-video cap or the video bounds empty the per-stratum shortlists
+        F.run(gorder[~kept[gorder]].tolist(), "goal_pool", lambda: False)
     # (6) random reservoir
     random_allowed = paper or allow_random_fill
     if random_allowed and len(F.picks) < n:
