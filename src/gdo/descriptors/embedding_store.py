@@ -48,7 +48,8 @@ class EmbeddingStoreError(ValueError):
 
 @dataclass
 class Embeddings:
-    """Embeddings aligned with ``uids``: ``text`` float32 (N, 384); ``visual`` float32 (N, d) or
+    """Embeddings aligned with ``uids``: ``text`` (N, 384) float32 (Parquet) or a read-only float16
+    memory map (sidecar; convert chunk by chunk); ``visual`` (N, d) likewise or
     None with ``visual_mask`` bool (N,) (rows without media are zero and False); the same for
     ``model`` / ``model_mask``; ``meta``: the sidecar dict ({} when absent); ``path``: the file."""
 
@@ -147,7 +148,7 @@ def _sidecar(folder: Path, meta: dict, space: str, uids: pa.Array) -> tuple[np.n
         return None, None
     mask_f = folder / f"embeddings.{space}.mask.npy"
     mask = np.load(mask_f) if mask_f.exists() else np.ones(n, bool)
-    return np.asarray(mat, dtype=np.float32), mask
+    return mat, mask  # float16, memory-mapped: consumers convert chunk by chunk
 
 
 def _matrix(col: pa.ChunkedArray, where: str) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -66,13 +66,14 @@ def goal_direction(pool: np.ndarray, goal: np.ndarray, pool_mask: np.ndarray | N
     g = goal if goal_mask is None else goal[np.asarray(goal_mask, bool)]
     if g.shape[0] == 0:
         raise ValueError("no goal item has this embedding")
-    if pool_mask is None:
-        mu_p = pool.mean(axis=0, dtype=np.float64)
-    else:
-        pm = np.asarray(pool_mask, bool)
-        if not pm.any():
-            raise ValueError("no pool candidate has this embedding")
-        mu_p = pool[pm].mean(axis=0, dtype=np.float64)
+    pm = np.ones(pool.shape[0], bool) if pool_mask is None else np.asarray(pool_mask, bool)
+    if not pm.any():
+        raise ValueError("no pool candidate has this embedding")
+    acc = np.zeros(pool.shape[1], dtype=np.float64)
+    step = 1 << 16
+    for s in range(0, pool.shape[0], step):
+        acc += np.asarray(pool[s:s + step][pm[s:s + step]], dtype=np.float64).sum(axis=0)
+    mu_p = acc / pm.sum()
     return g.mean(axis=0, dtype=np.float64) - mu_p
 
 
@@ -87,7 +88,10 @@ def space_relevance(pool: np.ndarray, goal: np.ndarray, pool_mask: np.ndarray | 
         (raw float64 (N,), rel float64 (N,) in (0, 1], NaN where ``pool_mask`` is False).
     """
     d = goal_direction(pool, goal, pool_mask, goal_mask).astype(np.float32)
-    raw = (pool @ d).astype(np.float64)
+    raw = np.empty(pool.shape[0], dtype=np.float64)
+    step = 1 << 16  # chunks: a float16 memory-mapped store is converted 64k rows at a time
+    for s in range(0, pool.shape[0], step):
+        raw[s:s + step] = np.asarray(pool[s:s + step], dtype=np.float32) @ d
     if pool_mask is not None:
         raw = np.where(np.asarray(pool_mask, bool), raw, np.nan)
     return raw, ecdf_in_pool(raw, pool_mask)
@@ -124,7 +128,7 @@ def nearest_goal_sim(pool: np.ndarray, goal: np.ndarray, rows: np.ndarray | None
     arg = np.empty(idx.size, dtype=np.int64)
     gt = np.ascontiguousarray(goal.T, dtype=np.float32)
     for s in range(0, idx.size, chunk):
-        S = pool[idx[s:s + chunk]] @ gt
+        S = np.asarray(pool[idx[s:s + chunk]], dtype=np.float32) @ gt
         arg[s:s + chunk] = S.argmax(axis=1)
         sims[s:s + chunk] = S.max(axis=1)
     return sims, arg

@@ -185,7 +185,7 @@ class GoalContext:
 
         items = []
         if len(picks):
-            S = self.text_goal[:REPORT_ITEMS] @ self.text_pool[picks].T
+            S = self.text_goal[:REPORT_ITEMS] @ np.asarray(self.text_pool[picks], dtype=np.float32).T
             q = cand["question"]
             a = cand["answer"]
             uid = cand["uid"]
