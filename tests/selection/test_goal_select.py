@@ -119,6 +119,12 @@ def test_relevance_is_pool_ecdf_of_goal_direction_scipy():
     d = goal.astype(np.float64).mean(0) - pool.astype(np.float64).mean(0)
     np.testing.assert_allclose(raw, pool.astype(np.float64) @ d, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(rel, rankdata(raw, method="max") / 500)
+    # the pool mean recorded by the store gives the same scores
+    raw2, rel2 = R.space_relevance(pool, goal, pool_mean=pool.astype(np.float64).mean(0))
+    np.testing.assert_allclose(raw2, raw, rtol=1e-5, atol=1e-6)
+    # float16 memory-mapped rows (the store's sidecar) convert chunk by chunk to nearly the same values
+    raw3, _ = R.space_relevance(pool.astype(np.float16), goal)
+    assert np.abs(raw3 - raw).max() < 2e-3
     # combined: weighted mean over the spaces a row has
     vis = np.where(np.arange(500) % 2 == 0, 0.2, np.nan)
     comb = R.combine({"text": rel, "visual": vis})

@@ -54,8 +54,10 @@ def ecdf_in_pool(raw: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
 
 
 def goal_direction(pool: np.ndarray, goal: np.ndarray, pool_mask: np.ndarray | None = None,
-                   goal_mask: np.ndarray | None = None) -> np.ndarray:
+                   goal_mask: np.ndarray | None = None, pool_mean: np.ndarray | None = None) -> np.ndarray:
     """``mean(goal rows) - mean(pool rows)`` as float64 (d,) (masked rows only).
+
+    ``pool_mean``: the pool's mean when already known (the store records it), saving a pass.
 
     Raises:
         ValueError: dimensions differ, or no goal / pool row is available.
@@ -66,19 +68,22 @@ def goal_direction(pool: np.ndarray, goal: np.ndarray, pool_mask: np.ndarray | N
     g = goal if goal_mask is None else goal[np.asarray(goal_mask, bool)]
     if g.shape[0] == 0:
         raise ValueError("no goal item has this embedding")
+    if pool_mean is not None:
+        return g.mean(axis=0, dtype=np.float64) - np.asarray(pool_mean, dtype=np.float64)
     pm = np.ones(pool.shape[0], bool) if pool_mask is None else np.asarray(pool_mask, bool)
     if not pm.any():
         raise ValueError("no pool candidate has this embedding")
     acc = np.zeros(pool.shape[1], dtype=np.float64)
     step = 1 << 16
     for s in range(0, pool.shape[0], step):
-        acc += np.asarray(pool[s:s + step][pm[s:s + step]], dtype=np.float64).sum(axis=0)
+        acc += np.asarray(pool[s:s + step][pm[s:s + step]], dtype=np.float32).sum(axis=0, dtype=np.float64)
     mu_p = acc / pm.sum()
     return g.mean(axis=0, dtype=np.float64) - mu_p
 
 
 def space_relevance(pool: np.ndarray, goal: np.ndarray, pool_mask: np.ndarray | None = None,
-                    goal_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    goal_mask: np.ndarray | None = None, pool_mean: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Raw goal-direction score and its pool ECDF for one space (module doc, steps 1-3).
 
     Args:
@@ -87,7 +92,7 @@ def space_relevance(pool: np.ndarray, goal: np.ndarray, pool_mask: np.ndarray | 
     Returns:
         (raw float64 (N,), rel float64 (N,) in (0, 1], NaN where ``pool_mask`` is False).
     """
-    d = goal_direction(pool, goal, pool_mask, goal_mask).astype(np.float32)
+    d = goal_direction(pool, goal, pool_mask, goal_mask, pool_mean).astype(np.float32)
     raw = np.empty(pool.shape[0], dtype=np.float64)
     step = 1 << 16  # chunks: a float16 memory-mapped store is converted 64k rows at a time
     for s in range(0, pool.shape[0], step):

@@ -104,10 +104,12 @@ class GoalContext:
             notes.append("no embedding store: candidate text embeddings were computed during selection "
                          "(run `gdo profile` once to store them)")
             idx = None
+            identity = False
         text_goal = R.embed_goal_texts(gs.texts(), encoder=enc)
         raw: dict[str, np.ndarray] = {}
         rel: dict[str, np.ndarray] = {}
-        raw["text"], rel["text"] = R.space_relevance(text, text_goal)
+        means = (E.meta.get("means") or {}) if E is not None and identity else {}
+        raw["text"], rel["text"] = R.space_relevance(text, text_goal, pool_mean=means.get("text"))
         spaces = ["text"]
         vis_errs: list = []
         if gs.has_media:
@@ -122,7 +124,7 @@ class GoalContext:
                 pv = E.visual if idx is None or identity else E.visual[idx]
                 pm = E.visual_mask if idx is None or identity else E.visual_mask[idx]
                 if gmask.any() and pm.any() and gv.shape[1] == pv.shape[1]:
-                    raw["visual"], rel["visual"] = R.space_relevance(pv, gv, pm, gmask)
+                    raw["visual"], rel["visual"] = R.space_relevance(pv, gv, pm, gmask, pool_mean=means.get("visual"))
                     spaces.append("visual")
                 else:
                     notes.append("visual relevance skipped (no decodable goal media or no pool media)")
