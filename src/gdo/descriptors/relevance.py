@@ -20,8 +20,9 @@ any space gets 0.
 
 Cost: one (N, d) x (d,) product and one sort per space: about a second for 1M candidates.
 On NExT-QA (30 goal questions of one type, pool of the other 4,966) the top 200 candidates by
-the text direction hold 0.87-1.0 of the goal's type; the mean of the 5 nearest goal items, a
-common alternative, 0.6-0.8 (``benchmarks/bench_goal_nextqa.py``).
+the text direction alone hold 0.78-1.0 of the goal's type (4 draws per type); the mean cosine to
+the 5 nearest goal items, a common alternative, 0.63-0.82 (one draw). Full selection figures:
+``benchmarks/bench_goal_nextqa.py``.
 
 ``nearest_goal_sim`` (max cosine to any goal item) drives the report's "near the goal" share.
 """
