@@ -196,6 +196,8 @@ class SelectConfig(_Frozen):
         budget: ``"auto"`` or a subset size (>= 0; strings are parsed).
         baseline_mult: Uni-Nx multiplier (> 0; None: the goal's).
         allow_random_fill, no_vds, no_ppl, no_sc, no_vds_budget: as in ``gdo select --help``.
+        goal_set: goal-set files (issue 15, :mod:`gdo.goalset`); embeddings: the pool's embedding
+            store (default: embeddings.parquet beside the descriptors).
     """
 
     preset: Optional[str] = None
@@ -209,6 +211,17 @@ class SelectConfig(_Frozen):
     no_ppl: bool = False
     no_sc: bool = False
     no_vds_budget: bool = False
+    goal_set: Optional[tuple[str, ...]] = None
+    embeddings: Optional[Path] = None
+
+    @field_validator("goal_set", mode="before")
+    @classmethod
+    def _goal_set(cls, v):
+        if v is None:
+            return None
+        if isinstance(v, (str, Path)):
+            v = [v]
+        return tuple(str(p) for p in v) or None
 
     @field_validator("budget", mode="before")
     @classmethod
@@ -248,7 +261,8 @@ class SelectConfig(_Frozen):
         return {"preset": self.preset, "mode": self.mode, "seed": self.seed, "budget": self.budget,
                 "baseline_mult": self.baseline_mult, "allow_random_fill": self.allow_random_fill,
                 "no_vds": self.no_vds, "no_ppl": self.no_ppl, "no_sc": self.no_sc,
-                "no_vds_budget": self.no_vds_budget}
+                "no_vds_budget": self.no_vds_budget,
+                "goal_set": list(self.goal_set) if self.goal_set else None}
 
 
 class ExportConfig(_Frozen):
@@ -321,7 +335,7 @@ class RunConfig(_Frozen):
                      thumbnails: bool = True,
                      examples: int = 5, progress: bool = True, engine: str = "local",
                      address: Optional[str] = None, devices: Any = None,
-                     export_context: bool = False) -> "RunConfig":
+                     export_context: bool = False, goal_set: Any = None) -> "RunConfig":
         """The flat options of ``gdo run`` (one per CLI flag) -> a validated RunConfig.
 
         Shared options (mode, seed, frames, media_root, fmt, workers) go to every stage that takes
@@ -345,7 +359,7 @@ class RunConfig(_Frozen):
                 select=SelectConfig.make(preset=preset, goal=goal, mode=mode, seed=seed, budget=budget,
                                          baseline_mult=baseline_mult, allow_random_fill=allow_random_fill,
                                          no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc,
-                                         no_vds_budget=no_vds_budget),
+                                         no_vds_budget=no_vds_budget, goal_set=goal_set),
                 export=ExportConfig.make(formats=exports, context=export_context),
                 report=ReportConfig.make(examples=examples, thumbnails=thumbnails),
                 progress=progress)

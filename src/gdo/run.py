@@ -71,7 +71,8 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str | None = No
         no_vds_budget: bool = False,
         allow_random_fill: bool = False, thumbnails: bool = True, examples: int = 5, progress: bool = True,
         engine: str = "local", address: str | None = None, devices: Sequence[int] | None = None,
-        export_context: bool = False, config: RunConfig | None = None) -> RunResult:
+        export_context: bool = False, goal_set: Sequence[str | Path] | None = None,
+        config: RunConfig | None = None) -> RunResult:
     """Run ingest, profile, select, export and report on ``pools`` into ``out``.
 
     The options are those of the stages chained (one per ``gdo run`` flag); they are validated
@@ -107,6 +108,8 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str | None = No
         engine, address, devices: profile engine ("local" | "ray"), Ray address, GPUs for model
             actors (see :class:`gdo.descriptors.config.ProfileConfig`; output identical).
         export_context: exports keep the earlier turns of a multi-turn row as context.
+        goal_set: goal-set files (issue 15, :mod:`gdo.goalset`): select toward these evaluation
+            examples (relevance from the embeddings profile stores); read and validated first.
         config: a ready RunConfig (replaces the options above).
 
     Returns:
@@ -127,7 +130,8 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str | None = No
                    trust_remote_code=trust_remote_code, no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc,
                    no_vds_budget=no_vds_budget, allow_random_fill=allow_random_fill, thumbnails=thumbnails,
                    examples=examples, progress=progress, engine=engine, address=address,
-                   devices=tuple(devices) if devices is not None else None, export_context=export_context)
+                   devices=tuple(devices) if devices is not None else None, export_context=export_context,
+                   goal_set=tuple(str(p) for p in goal_set) if goal_set else None)
     if config is None:
         cfg = RunConfig.from_options(**options)
     else:
@@ -137,6 +141,10 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str | None = No
         cfg = config
     progress = cfg.progress
     t_all = time.perf_counter()
+    if cfg.select.goal_set:  # a bad goal set fails before any stage runs (select reads it again: small)
+        from gdo.goalset import read_goal_set
+
+        read_goal_set(list(cfg.select.goal_set), media_root=str(media_root) if media_root else None)
     out_dir = Path(out)
     pools = [str(p) for p in pools]
     if not pools:

@@ -227,8 +227,11 @@ def select_stage(cands: Candidates, descriptors, out_dir: str | os.PathLike, cfg
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    from gdo.selection.select import embedding_store_beside
+
+    emb = cfg.embeddings if cfg.embeddings is not None else embedding_store_beside(descriptors)
     result = select(cands.table, descriptors, cfg.goal, ingest_rejects=cands.n_rejects, pool_files=list(cands.pool_files),
-                    **cfg.select_kwargs())
+                    embeddings=emb, **cfg.select_kwargs())
     timings = {**(timings or {}), **result.timings}
     t1 = time.perf_counter()
     write_row_sets(cands.table, [(result.gdo_idx, out / "subset.jsonl"), (result.baseline_idx, out / "baseline.jsonl")])

@@ -69,8 +69,11 @@ def test_columns_and_values(run_a):
     assert r["vv::lf3::t0"]["dup_group"] != r["vv::skel::t0"]["dup_group"]
     assert r["vv::lion::t0"]["dup_group"] not in {r[u]["dup_group"] for u in r if u != "vv::lion::t0"}
     # fields
-    assert r["vv::bed::t0"]["tnc"] == 1.0 and r["vv::bed::t0"]["temporal_category"] == "Temporal"
-    assert r["vv::lf3::t0"]["tnc"] == 0.0 and r["vv::lf3::t0"]["temporal_category"] == "Mixed"
+    # tnc: the model-free text classifier (no judge ran); the lexical rule in its own column (issue 15)
+    assert r["vv::bed::t0"]["tnc_lexical"] == 1.0 and r["vv::bed::t0"]["temporal_category"] == "Temporal"
+    assert r["vv::lf3::t0"]["tnc_lexical"] == 0.0 and r["vv::lf3::t0"]["temporal_category"] == "Mixed"
+    assert all(row["tnc"] == row["tnc_text"] for row in r.values())
+    assert r["vv::bed::t0"]["tnc"] > 0.9 and r["vv::lf3::t0"]["tnc"] < 0.5
     assert r["ov::img1::t0"]["temporal_category"] == "Static"
     assert r["vv::imgs::t0"]["question_form"] == "MCQ"
     assert r["vv::lf3::t0"]["duration_bucket"] == "long"  # native 146 frames (default mode)

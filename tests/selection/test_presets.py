@@ -92,13 +92,13 @@ def test_presets_cli_table_and_json():
     r = CliRunner().invoke(app, ["presets"])
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
-    assert lines[0].split() == ["parameter", "minloss", "diverse", "temp", "temp_plus"]
+    assert lines[0].split() == ["parameter", "minloss", "diverse", "temp", "temp_plus", "target"]
     row = next(l for l in lines if l.startswith("max_ratio"))
-    assert row.split()[1:] == ["0.014", "0.016", "0.016", "0.018"]
+    assert row.split()[1:] == ["0.014", "0.016", "0.016", "0.018", "0.2"]
     r = CliRunner().invoke(app, ["presets", "--json", "--mode", "default"])
     assert r.exit_code == 0
     data = json.loads(r.output)
-    assert [d["name"] for d in data] == ["minloss", "diverse", "temp", "temp_plus"]
+    assert [d["name"] for d in data] == ["minloss", "diverse", "temp", "temp_plus", "target"]
     assert data[3]["vds3_target_positive"] == 9000 and data[3]["temporal_categories"] == ["Temporal"]
 
 

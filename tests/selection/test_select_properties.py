@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
@@ -112,7 +115,10 @@ def test_selection_properties(pool, goal, mode, fill, budget):
     # budget within its bounds
     if budget == "auto":
         b = r["budget"]
-        if N:
+        if N and "nonempty_rule" in b:  # default mode lifts an auto budget of 0 (issue 15)
+            assert mode == "default" and b["n_before_nonempty_rule"] == 0
+            assert n == min(N, max(1, math.ceil(Fraction(repr(goal.max_ratio)) * N))) >= 1
+        elif N:
             upper = min(goal.max_count, b["n_max_ratio"], N)
             assert 0 <= n <= upper
             assert n >= min(b["n_lower"], upper)

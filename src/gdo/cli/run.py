@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
     def run_cmd(
         pools: List[Path] = typer.Argument(..., help="Pool files (JSONL, JSON, Parquet, saved HF datasets), in pool order."),
         out: Path = typer.Option(..., "--out", "-o", help="Run folder for every output file."),
-        preset: Optional[str] = options.preset("Goal preset: minloss, diverse, temp, temp_plus (default temp_plus; see `gdo presets`)."),
+        preset: Optional[str] = options.preset("Goal preset: minloss, diverse, temp, temp_plus, target (default temp_plus; see `gdo presets`)."),
         goal: Optional[Path] = options.goal(),
         model: Optional[Path] = options.model(),
         mode: str = options.mode(),
@@ -55,6 +55,9 @@ def register(app: typer.Typer) -> None:
         engine: str = typer.Option("local", "--engine", help="Profile engine: local | ray (pip install 'gdo[ray]'); output identical."),
         address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local Ray)."),
         devices: Optional[str] = typer.Option(None, "--devices", help="GPUs for model actors with --engine ray, e.g. 0,1."),
+        goal_set: List[Path] = typer.Option([], "--goal-set", help="Your evaluation examples (5-5,000; .txt one question "
+                                            "per line, JSONL with `question`, or any pool format): select toward them "
+                                            "(use with --preset target; repeat for several files)."),
     ) -> None:
         """Select a goal-specific subset of POOL... and write subset, baseline, exports and report.html."""
         from gdo.config import RunConfig
@@ -70,7 +73,7 @@ def register(app: typer.Typer) -> None:
                 allow_random_fill=allow_random_fill, thumbnails=thumbnails, examples=examples, progress=not quiet,
                 engine=engine, address=address,
                 devices=[int(d) for d in devices.split(",") if d.strip()] if devices else None,
-                export_context=export_context)
+                export_context=export_context, goal_set=goal_set or None)
             res = run(pools, out, config=cfg)
         except (ValueError, FileNotFoundError, RuntimeError) as e:
             typer.echo(f"gdo run: error: {e}", err=True)

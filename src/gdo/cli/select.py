@@ -37,6 +37,11 @@ def register(app: typer.Typer) -> None:
         media_root: Optional[Path] = options.media_root("As in `gdo ingest` (media are never opened)."),
         format: Optional[str] = options.fmt(),
         strict: bool = typer.Option(False, "--strict", help="Exit with status 3 when a constraint is unmet."),
+        goal_set: List[Path] = typer.Option([], "--goal-set", help="Your evaluation examples (5-5,000; .txt one question "
+                                            "per line, JSONL with `question`, or any pool format): select toward them, "
+                                            "using the embeddings.parquet beside --descriptors (repeatable)."),
+        embeddings: Optional[Path] = typer.Option(None, "--embeddings", help="The pool's embedding store (default: "
+                                                  "embeddings.parquet beside --descriptors)."),
         workers: int = typer.Option(0, "--workers", min=0,
                                     help="Processes parsing large pool files (0 = one per CPU); output identical for any N."),
     ) -> None:
@@ -47,7 +52,8 @@ def register(app: typer.Typer) -> None:
         try:
             cfg = SelectConfig.make(preset=preset, goal=goal, mode=mode, seed=seed, budget=budget,
                                     baseline_mult=baseline_mult, allow_random_fill=allow_random_fill,
-                                    no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc, no_vds_budget=no_vds_budget)
+                                    no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc, no_vds_budget=no_vds_budget,
+                                    goal_set=goal_set or None, embeddings=embeddings)
             icfg = IngestConfig.make(media_root=media_root, fmt=format, workers=workers, probe_media=False,
                                      media_columns=False)
             t0 = time.perf_counter()
@@ -81,6 +87,15 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"note: the subset holds {acc['selected']:,} of the budget {b['n']:,}: the remaining "
                        "candidates are ineligible (dedup, per-video cap, video-share bounds) or outside the "
                        "per-stratum shortlists; --allow-random-fill fills the rest at random", err=True)
+        if "goal" in r:
+            gr = r["goal"]
+            ns = gr["near_share"]
+            typer.echo(f"goal set: {gr['items']} items, spaces {', '.join(gr['spaces'])}; near the goal: subset "
+                       f"{ns['subset']}, pool {ns['pool']}, baseline {ns['baseline']}")
+            for note in gr["notes"]:
+                typer.echo(f"note: {note}", err=True)
+        if b.get("nonempty_rule"):
+            typer.echo(f"note: {b['nonempty_rule']} (n = {b['n']})", err=True)
         from gdo.report.html import run_warnings
 
         for w in run_warnings(r):

@@ -55,7 +55,7 @@ from gdo.utils.hashing import config_hash, stable_hash
 from gdo.utils.io import write_json_atomic, write_parquet_atomic
 
 #: Columns added after DESCRIPTOR_COLUMNS.
-EXTRA_COLUMNS = ["bucket", "video_key", "media_key", "tnc_lexical", "dup_size", "media_group",
+EXTRA_COLUMNS = ["bucket", "video_key", "media_key", "tnc_lexical", "tnc_text", "dup_size", "media_group",
                  "media_error", "pool_pos", "decoded_frames", "media_flags"]
 from gdo.descriptors.groups._arrow import fixed_list, list_to_np  # noqa: E402
 from gdo.descriptors.groups.base import MEDIA_VERSION as _MEDIA_VERSION  # noqa: E402
@@ -66,7 +66,7 @@ _REQUIRED = ("uid", "bucket", "question", "answer", "media_kind", "media", "vide
              "n_frames", "native_frames", "duration_s", "data_source", "pool_pos")
 
 _FLOAT_COLS = {"amm", "frame_diversity", "tnc", "cluster_rep", "cluster_hard", "duration_s",
-               "loss_video", "loss_blind", "vds", "ppl", "sc", "tnc_judge", "tnc_lexical"}
+               "loss_video", "loss_blind", "vds", "ppl", "sc", "tnc_judge", "tnc_lexical", "tnc_text"}
 _INT_COLS = {"cluster_id": pa.int64(), "native_frames": pa.int32(), "n_frames": pa.int32(),
              "dup_size": pa.int64(), "pool_pos": pa.int64(), "decoded_frames": pa.int32()}
 
@@ -363,10 +363,25 @@ class ProfileContext:
         return self.model_vals.get("tnc_judge")
 
     @property
+    def tnc_text(self) -> np.ndarray | None:
+        """Model-free TNC from the MiniLM text embedding (:mod:`gdo.descriptors.tnc_text`, issue 15);
+        None when the text stage did not run or another text encoder is used."""
+        def make():
+            emb = self.text_emb
+            if emb is None or self.cfg.text_encoder != "minilm":
+                return None
+            from gdo.descriptors.tnc_text import tnc_text
+
+            return tnc_text(emb)
+
+        return self._once("tnc_text", make)
+
+    @property
     def tnc(self) -> np.ndarray:
-        """TNC: the judge's where it ran, else lexical (GDO_METHOD.md 3.2)."""
+        """TNC: the judge's where it ran, else the model-free text TNC, else lexical (GDO_METHOD.md 3.2)."""
         judge = self.judge
-        return self._once("tnc", lambda: np.where(np.isnan(judge), self.lex, judge) if judge is not None else self.lex)
+        fallback = self.tnc_text if self.tnc_text is not None else self.lex
+        return self._once("tnc", lambda: np.where(np.isnan(judge), fallback, judge) if judge is not None else fallback)
 
     def _motion(self):
         amm = np.full(self.n, np.nan)
@@ -596,30 +611,19 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
 
 
 def _write_embeddings(out: Path, ctx: ProfileContext) -> None:
-    """embeddings.parquet: uid, media_key, text_emb (L2-normalised, the one clustering uses),
-    visual_emb (the candidate's item visual feature clustering uses; null without media or when
-    its media failed), model_emb (null here; the model stage's owner fills it); + embeddings.meta.json."""
-    n = ctx.n
-    vis = ctx.visual_items
-    ci = ctx.cand_item
-    vdim = ctx.visual_dim
-    if vis is not None:
-        flat = ctx.cand_visual
-        mask = pa.array(ci < 0)
-        visual = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1), pa.float32()), vdim, mask=mask)
-    else:
-        visual = pa.nulls(n, pa.list_(pa.float32(), vdim))
-    tab = pa.table({"uid": pa.array(ctx.uids, pa.string()), "media_key": pa.array(ctx.mkeys, pa.string()),
-                    "text_emb": fixed_list(ctx.text_emb), "visual_emb": visual,
-                    "model_emb": pa.nulls(n, pa.list_(pa.float32(), 1))})
-    write_parquet_atomic(out / "embeddings.parquet", tab)
-    write_json_atomic(out / "embeddings.meta.json", {
-        "text_emb": {"encoder": ctx.text_encoder_id, "dim": int(ctx.text_emb.shape[1]), "normalised": "L2",
-                     "input": "question + answer (gdo.descriptors.embeddings.text_inputs)"},
-        "visual_emb": {"encoder": ctx.visual_encoder_id or "handcrafted-160 (gdo.descriptors.embeddings.handcrafted_visual)",
-                       "dim": vdim, "null": "candidate without media or whose media failed to decode"},
-        "model_emb": {"encoder": None, "dim": None, "filled_by": "model stage (not computed by profile)"},
-    })
+    """The embedding store of goal-set selection (:mod:`gdo.descriptors.embedding_store`):
+    embeddings.parquet (uid, media_key, text_emb: the L2-normalised one clustering uses, visual_emb:
+    the candidate's item visual feature, null without media or when its media failed, model_emb)
+    + float16 sidecars and embeddings.meta.json (encoder ids, dims, pool means)."""
+    from gdo.descriptors.embedding_store import write_embeddings
+
+    v_emb, has_v = None, None
+    if ctx.visual_items is not None:
+        v_emb = ctx.cand_visual
+        has_v = (ctx.cand_item >= 0) & (np.linalg.norm(v_emb, axis=1) > 0)
+    write_embeddings(out, ctx.uids, ctx.text_emb, media_keys=ctx.mkeys, visual_emb=v_emb, visual_mask=has_v,
+                     meta={"text_encoder": ctx.cfg.text_encoder,
+                           "visual_encoder": ctx.visual_encoder_id or "handcrafted", "model_id": None})
 
 
 def _merge_timings(path: Path, timings: dict) -> None:

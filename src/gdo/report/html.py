@@ -1028,6 +1028,7 @@ def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
         "scores_plot": scores_plot, "descriptor_plot": descriptor_plot, "missing_descriptors": missing, "descriptor_note": descriptor_note,
         "field_plot": field_plot, "field_tables": field_tables, "jsd_rows": jsd_rows,
         "example_groups": groups, "examples_note": examples_note, "files": files, "version": __version__,
+        "goal_section": _goal_section(rj, cand, thumbnails),  # issue 15 (gdo.report.goal_section)
     }
     bar.total = bar.n + 1
     html = render(ctx)
@@ -1036,6 +1037,21 @@ def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
     bar.update(1)
     bar.close()
     return out
+
+
+def _goal_section(rj: dict[str, Any], cand: pa.Table | None, thumbnails: bool):
+    from gdo.report.goal_section import render_goal_section
+
+    goal = rj.get("goal")
+    if not goal:
+        return ""
+    media = {}
+    if cand is not None and thumbnails and {"uid", "media", "media_kind"} <= set(cand.column_names):
+        want = {p["uid"] for it in goal.get("goal_items") or [] for p in it.get("nearest_picked") or []}
+        for u, k, m in zip(cand["uid"].to_pylist(), cand["media_kind"].to_pylist(), cand["media"].to_pylist()):
+            if u in want and m:
+                media[u] = (k, m)
+    return render_goal_section(goal, media_of=media.get, thumbnails=thumbnails)
 
 
 def render(context: dict[str, Any]) -> str:

@@ -12,6 +12,10 @@ Example ``goal.toml``::
     name = "my_goal"
     max_ratio = 0.02
     min_video_ratio = 0.6
+
+Goal sets (issue 15): ``goal_set = ["my_benchmark.jsonl"]`` (paths relative to the goal file),
+``relevance_weight`` (0..1, default 0.5), ``quota_lean`` (0..1, default 0.5) and
+``goal_budget_per_item`` (default 10); see :mod:`gdo.selection.relevance`.
 """
 
 from __future__ import annotations
@@ -69,12 +73,19 @@ class Goal(BaseModel):
     max_qa_per_video: int = Field(default=8, ge=1)
     seed: int = 42
     baseline_mult: float = Field(default=10.0, gt=0.0)
+    # goal sets (issue 15; gdo.selection.relevance): files of the user's evaluation examples, the
+    # share of the ranking decided by relevance, the lean of stratum quotas toward relevant strata,
+    # and the auto budget per goal item
+    goal_set: Optional[tuple[str, ...]] = None
+    relevance_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    quota_lean: float = Field(default=0.5, ge=0.0, le=1.0)
+    goal_budget_per_item: float = Field(default=10.0, gt=0.0)
 
     @field_validator("*", mode="before")
     @classmethod
     def _numbers_are_not_strings(cls, v, info):
         # a quoted "0.5" in a goal file is a mistake worth naming, not something to coerce silently
-        if isinstance(v, str) and info.field_name not in ("name", "description", "temporal_categories"):
+        if isinstance(v, str) and info.field_name not in ("name", "description", "temporal_categories", "goal_set"):
             raise ValueError(f"must be a number, not the string {v!r}")
         return v
 
@@ -133,6 +144,8 @@ def goal_from_dict(data: dict[str, Any], where: str = "goal") -> Goal:
             raise GoalError(f"{where}: base: {e.args[0]}") from None
         merged["name"] = data.get("name", f"{base}_custom")
     merged.update(data)
+    if isinstance(merged.get("goal_set"), str):
+        merged["goal_set"] = (merged["goal_set"],)
     if isinstance(merged.get("temporal_categories"), str):
         merged["temporal_categories"] = tuple(s.strip() for s in merged["temporal_categories"].split(",") if s.strip())
     try:
@@ -174,4 +187,10 @@ def load_goal(path: str | Path) -> Goal:
         data = {}
     if isinstance(data, dict) and "goal" in data and isinstance(data["goal"], dict) and len(data) == 1:
         data = data["goal"]
+    if isinstance(data, dict) and data.get("goal_set") is not None:
+        gsv = data["goal_set"]
+        gsv = [gsv] if isinstance(gsv, str) else gsv
+        if isinstance(gsv, list) and all(isinstance(x, str) for x in gsv):
+            data = dict(data)
+            data["goal_set"] = tuple(str(p.parent / x) if not Path(x).is_absolute() else x for x in gsv)
     return goal_from_dict(data, where=str(p))

@@ -1,4 +1,5 @@
-"""The four goal presets of the paper (GDO_METHOD.md section 6): minloss, diverse, temp, temp_plus."""
+"""The four goal presets of the paper (GDO_METHOD.md section 6): minloss, diverse, temp, temp_plus;
+and ``target`` for selection toward a goal set (issue 15)."""
 
 from __future__ import annotations
 
@@ -45,12 +46,28 @@ def _build(i: int, name: str) -> Goal:
                 frames=32, max_qa_per_video=8, seed=42, baseline_mult=10.0, **vals)
 
 
-#: name -> Goal, in the paper's order.
+#: ``target``: selection for a goal set (issue 15; gdo.selection.relevance). Sized for budgets
+#: from 100 up on pools from 1,000 up: auto budget ``min(N, max(100, min(ceil(10*m), floor(0.2*N),
+#: 50000)))`` for m goal items (without a goal set the section-5 auto budget with these numbers);
+#: no video-share, temporal or source-floor constraints unless a goal file sets them; relevance
+#: decides 80% of the ranking and quotas follow where relevant candidates live.
+TARGET = Goal(
+    name="target", description="Target: the candidates closest to your goal set (--goal-set), budgets from 100 up",
+    min_count=100, max_count=50000, min_ratio=0.0, max_ratio=0.2, effective_strata_mult=4.0, coverage_mass=0.9,
+    tail_target=2.0, vds3_target_positive=0.0, vds3_threshold=0.0, vds3_max_mult=1.0, min_video_ratio=0.0,
+    max_video_ratio=1.0, min_temporal_in_video_ratio=0.0, oversample=2.0, video_oversample=2.0,
+    temporal_oversample=2.0, source_floor_topk=0, min_source_group_ratio=0.0, source_floor_frac_of_expected=0.0,
+    temporal_categories=None, frames=32, max_qa_per_video=8, seed=42, baseline_mult=10.0,
+    relevance_weight=0.8, quota_lean=1.0, goal_budget_per_item=10.0)
+
+#: name -> Goal, in the paper's order, then ``target``.
 PRESETS: dict[str, Goal] = {name: _build(i, name) for i, name in enumerate(_NAMES)}
+PRESETS["target"] = TARGET
 
 #: Parameter names in display order.
 PRESET_PARAMS: tuple[str, ...] = tuple(_TABLE) + ("temporal_categories", "frames", "max_qa_per_video",
-                                                 "seed", "baseline_mult")
+                                                 "seed", "baseline_mult", "relevance_weight", "quota_lean",
+                                                 "goal_budget_per_item")
 
 
 def get_preset(name: str) -> Goal:

@@ -47,7 +47,7 @@ from gdo.selection import paper as _paper
 from gdo.text import dedup_text, exact_pair_ids
 
 STAGES = ("temporal_min", "temporal_min_pool", "video_min", "video_min_pool", "source_floor",
-          "source_floor_pool", "stratum_quota", "global", "random_fill")
+          "source_floor_pool", "stratum_quota", "global", "goal_pool", "random_fill")
 BASELINE_STAGES = ("uniform", "uniform_relaxed")
 _SLIM_COLS = ("uid", "bucket", "question", "answer", "data_source", "n_frames", "native_frames",
               "media_kind", "video_key", "pool_pos")
@@ -201,7 +201,8 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
            *, preset: str | None = None, mode: str = "default", seed: int = 42, budget: int | str = "auto",
            baseline_mult: float | None = None, allow_random_fill: bool = False, no_vds: bool = False,
            no_ppl: bool = False, no_sc: bool = False, no_vds_budget: bool = False, ingest_rejects: int | None = None,
-           pool_files: Sequence[str] = (), k_clusters: int | None = None) -> SelectionResult:
+           pool_files: Sequence[str] = (), k_clusters: int | None = None, goal_set=None,
+           embeddings=None) -> SelectionResult:
     """Select the GDO subset and the Uni-Nx baseline (GDO_METHOD.md sections 4-5).
 
     Args:
@@ -217,6 +218,11 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
         no_vds_budget: ablation of the auto budget's VDS adjustment (the release's
             ``--disable-vds3-budget``; independent of ``no_vds``, as in the release).
         ingest_rejects: count reported in accounting.
+        goal_set: a :class:`gdo.goalset.GoalSet` or goal-set file paths (default: the goal's
+            ``goal_set`` key); relevance then enters score, quotas and auto budget
+            (:mod:`gdo.selection.relevance`) and report.json gains a ``goal`` object.
+        embeddings: the pool's embedding store (``embeddings.parquet`` or its folder, or an
+            :class:`gdo.descriptors.embedding_store.Embeddings`); None computes text embeddings now.
 
     Returns:
         :class:`SelectionResult`.
@@ -297,6 +303,14 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
         stat_desc = full
     sp = candidate_scores(fl, desc_cols, has_desc, mode, stat_desc=stat_desc, no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc)
     score = sp.score
+    # ---- goal set (issue 15): relevance enters the score (gdo.selection.relevance)
+    gctx = None
+    gs_src = goal_set if goal_set is not None else g.goal_set
+    if gs_src is not None:
+        from gdo.selection.relevance import GoalContext
+
+        gctx = GoalContext.build(gs_src, uids_arr, cand, embeddings=embeddings, frames=g.frames)
+        score = gctx.adjust_score(score, g.relevance_weight)
     # VDS share r for the budget (its own switch: --no-vds drops only the score term, issue 12 item 10)
     if no_vds_budget or D is None or not has_desc.any():
         vds_pos, vds_tot = None, None
@@ -311,13 +325,23 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     S = fl.stratum_fields.shape[0]
     strat = fl.stratum
     s_count = np.bincount(strat, minlength=S).astype(np.int64)
-    bud = auto_budget(s_count, g, mode, vds_positive=vds_pos, vds_total=vds_tot, budget=budget)
+    goal_budget = gctx.budget(g, N)[1] if gctx is not None and budget == "auto" else None
+    bud = auto_budget(s_count, g, mode, vds_positive=vds_pos, vds_total=vds_tot,
+                      budget=goal_budget["n"] if goal_budget else budget)
+    if goal_budget:
+        bud.update({"mode": "goal_set", "goal_set_rule": goal_budget})
+    if budget == "auto" and not paper and int(bud["n"]) == 0 and N > 0:
+        # every preset gives a non-empty subset on a pool with a usable candidate (issue 15)
+        bud["n_before_nonempty_rule"] = 0
+        bud["n"] = min(N, max(1, math.ceil(_F(g.max_ratio) * N)))
+        bud["nonempty_rule"] = "auto budget 0 on a non-empty pool -> min(N, max(1, ceil(max_ratio*N)))"
     n = int(bud["n"])
     b_labels = fl.labels["bucket"]
     b_count = np.bincount(fl.codes["bucket"], minlength=len(b_labels)).astype(np.int64)
     b_quota = largest_remainder(b_count, n, mode)
     video_quota = int(sum(q for lab, q in zip(b_labels, b_quota) if lab == SHORT_VIDEO))
-    s_quota = largest_remainder(s_count, n, mode)
+    s_quota = largest_remainder(s_count if gctx is None else
+                                gctx.lean_quota_counts(s_count, strat, n, g.quota_lean).astype(np.int64), n, mode)
     # ---- constraints
     is_video = fl.extra["is_video"]
     tset = set(g.temporal_set(mode))
@@ -452,6 +476,10 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
         F.run(kept_by_s[bounds[s]:bounds[s + 1]].tolist(), "stratum_quota", lambda s=s, q=q: F.strat_count.get(s, 0) >= q)
     # (5) global by score
     F.run(kept_list, "global", lambda: False)
+    if gctx is not None and not paper:
+        # (5b) goal set: the rest of the pool by (relevance-weighted) score, so a small budget is met
+        # when dedup, the per-video cap or the video bounds empty the per-stratum shortlists
+        F.run(gorder[~kept[gorder]].tolist(), "goal_pool", lambda: False)
     # (6) random reservoir
     random_allowed = paper or allow_random_fill
     if random_allowed and len(F.picks) < n:
@@ -499,6 +527,9 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     from gdo.selection.report import media_flag_counts  # issue 13 item 8 (lane media hook)
 
     report["media_flags"] = media_flag_counts(candidates, D.table if D is not None else None)
+    if gctx is not None:
+        report["goal"] = gctx.report(candidates, picks, b_idx, weight=g.relevance_weight, lean=g.quota_lean,
+                                     budget_info=goal_budget, seed=seed, cand_rows=None if identity else order0)
     T["report"] = time.perf_counter() - t1
     T["select_total"] = time.perf_counter() - t0
     full_score = np.empty(N)
@@ -561,3 +592,12 @@ def _stat_cols(D, has_desc, take, N) -> dict[str, np.ndarray]:
         v = np.asarray(pc.fill_null(col, np.nan), dtype=np.float64)
         out[k] = np.where(has_desc, v[take], np.nan)
     return out
+
+
+def embedding_store_beside(descriptors_path):
+    """``embeddings.parquet`` beside a descriptors.parquet (or in its folder), else None."""
+    if descriptors_path is None or isinstance(descriptors_path, pa.Table):
+        return None
+    p = Path(descriptors_path)
+    f = (p if p.is_dir() else p.parent) / "embeddings.parquet"
+    return f if f.exists() else None

@@ -14,7 +14,9 @@ from gdo.schema import IMAGE_QA
 def _columns(ctx) -> dict:
     mode = ctx.cfg.mode
     q = ctx.questions
+    tt = ctx.tnc_text
     out = {"tnc_lexical": ctx.lex.tolist(), "tnc": ctx.tnc.tolist(),
+           "tnc_text": tt.tolist() if tt is not None else [None] * ctx.n,
            "question_form": F.question_form(q, mode=mode).tolist(),
            "q_len_bucket": F.q_len_bucket(q).tolist(), "a_len_bucket": F.a_len_bucket(ctx.answers).tolist()}
     nf = np.array([np.nan if v is None else v for v in ctx.n_frames], dtype=np.float64)
@@ -35,7 +37,7 @@ def _columns(ctx) -> dict:
 
 register(Descriptor(
     name="fields",
-    columns={"tnc_lexical": pa.float64(), "tnc": pa.float64(), "question_form": pa.string(),
+    columns={"tnc_lexical": pa.float64(), "tnc_text": pa.float64(), "tnc": pa.float64(), "question_form": pa.string(),
              "q_len_bucket": pa.string(), "a_len_bucket": pa.string(), "duration_bucket": pa.string(),
              "temporal_category": pa.string(), "source_group": pa.string()},
     needs=("media", "model"), compute=_columns))
