@@ -80,11 +80,11 @@ def test_new_descriptor_is_one_module_plus_registration(real_data, tmp_path):
         import gdo.descriptors.groups, gdo_brightness_descriptor  # the registration line
         import gdo.descriptors.motion as M
         calls = []
-        orig = M.load_motion_frames
+        orig = M.load_motion_media  # the media stage's one decode per item (gdo.media facts too)
         def counting(*a, **k):
             calls.append(a[1][0])
             return orig(*a, **k)
-        M.load_motion_frames = counting
+        M.load_motion_media = counting
         from pathlib import Path
         import numpy as np, pyarrow.parquet as pq
         from _profile_pools import CASES
@@ -92,7 +92,7 @@ def test_new_descriptor_is_one_module_plus_registration(real_data, tmp_path):
         builder, kw = CASES["real_hashing_nocluster"]
         cands = builder(Path({str(real_data)!r}))
         t = profile(cands, {str(tmp_path / "o")!r}, **kw)
-        fr, _ = orig("video", [cands.column("media")[6].as_py()[0]], 32)
+        fr = orig("video", [cands.column("media")[6].as_py()[0]], 32)[0]
         print(json.dumps({{"cols": t.column_names, "b": t.column("brightness").to_pylist(),
                           "indep_lion": float(np.mean([f.mean() for f in fr])), "decodes": len(calls),
                           "distinct": len(set(calls))}}))
