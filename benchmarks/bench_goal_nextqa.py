@@ -80,7 +80,15 @@ def main() -> int:
     from gdo.descriptors.embedding_store import write_embeddings
     from gdo.descriptors.embeddings import minilm_text_embeddings, text_inputs
     from gdo.pool.ingest import ingest
-    from gdo.selection.select import run_select
+    from gdo import stages
+    from gdo.config import IngestConfig, SelectConfig
+
+    def run_select(pool_files, descriptors, out, *, preset, budget, goal_set, embeddings):
+        """Select through gdo's stage layer (as `gdo select` does) into ``out``."""
+        cands = stages.load_candidates([str(p) for p in pool_files],
+                                       IngestConfig.make(probe_media=False, media_columns=False))
+        cfg = SelectConfig.make(preset=preset, budget=budget, goal_set=goal_set, embeddings=embeddings)
+        return stages.select_stage(cands, descriptors, out, cfg)
 
     rows = load(Path(a.csv))
     work = Path(a.work or tempfile.mkdtemp(prefix="gdo_goal_nextqa_"))

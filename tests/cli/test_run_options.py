@@ -13,7 +13,8 @@ NOT_IN_RUN = {
                 # a cost estimate before profiling (issue 17), not an option of the stage's work:
                 "--dry-run": "estimate only", "--gpu": "estimate only", "--gpus": "estimate only",
                 "--model-size": "estimate only", "--json": "estimate only"},
-    "select": {"--descriptors": "gdo run computes them (its --descriptors names groups, as in profile)"},
+    "select": {"--descriptors": "gdo run computes them (its --descriptors names groups, as in profile)",
+               "--embeddings": "gdo run profiles the pool and stores them beside its descriptors"},
     "report": {"--candidates": "gdo run writes them into --out", "--descriptors": "idem"},
 }
 

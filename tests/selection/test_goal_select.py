@@ -17,7 +17,7 @@ from gdo.goalset import GoalSet
 from gdo.selection.goal import goal_from_dict
 from gdo.selection.presets import PRESETS
 from gdo.selection.select import select
-from gdo.selection.synthetic import make_candidates, make_descriptors
+from _synthetic_pool import make_candidates, make_descriptors
 
 TYPES = {"descriptive": ("DC", "DL", "DO"), "temporal": ("TN", "TC", "TP"), "causal": ("CW", "CH")}
 

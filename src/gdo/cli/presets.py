@@ -8,6 +8,9 @@ import typer
 
 #: One line per preset parameter (docs/METHOD.md sections 5-6); kept under 80 columns with the name.
 PARAM_HELP: dict[str, str] = {
+    "relevance_weight": "goal set: w in score' = (1-w) score + w (2r - 1)",
+    "quota_lean": "goal set: quotas lean this far to relevant strata",
+    "goal_budget_per_item": "goal set: auto budget per goal item (target)",
     "min_count": "auto budget: at least this many candidates",
     "max_count": "auto budget: at most this many candidates",
     "min_ratio": "auto budget: at least ceil(N x min_ratio)",
@@ -68,10 +71,10 @@ def register(app: typer.Typer) -> None:
         w0 = max(len(p) for p in PRESET_PARAMS)
         cells = [[fmt(r[p]) for r in rows] for p in PRESET_PARAMS]
         ws = [max(len(names[i]), *(len(c[i]) for c in cells)) for i in range(len(names))]
-        typer.echo("parameter".ljust(w0) + "  " + "  ".join(n.rjust(w) for n, w in zip(names, ws)))
-        typer.echo("-" * (w0 + 2 + sum(ws) + 2 * (len(ws) - 1)))
+        typer.echo("parameter".ljust(w0) + " " + " ".join(n.rjust(w) for n, w in zip(names, ws)))
+        typer.echo("-" * (w0 + 1 + sum(ws) + (len(ws) - 1)))
         for p, c in zip(PRESET_PARAMS, cells):
-            typer.echo(p.ljust(w0) + "  " + "  ".join(v.rjust(w) for v, w in zip(c, ws)))
+            typer.echo(p.ljust(w0) + " " + " ".join(v.rjust(w) for v, w in zip(c, ws)))
         typer.echo("")
         typer.echo("What each parameter does (docs/METHOD.md sections 5-6):")
         for p in PRESET_PARAMS:

@@ -378,9 +378,11 @@ class ProfileContext:
 
     @property
     def tnc(self) -> np.ndarray:
-        """TNC: the judge's where it ran, else the model-free text TNC, else lexical (GDO_METHOD.md 3.2)."""
+        """TNC: the judge's where it ran, else the model-free text TNC (default mode), else lexical
+        (GDO_METHOD.md 3.2; paper mode keeps the release's lexical fallback)."""
         judge = self.judge
-        fallback = self.tnc_text if self.tnc_text is not None else self.lex
+        use_text = self.tnc_text is not None and self.cfg.mode != "paper"
+        fallback = self.tnc_text if use_text else self.lex
         return self._once("tnc", lambda: np.where(np.isnan(judge), fallback, judge) if judge is not None else fallback)
 
     def _motion(self):

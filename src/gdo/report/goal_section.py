@@ -14,14 +14,13 @@ import numpy as np
 from markupsafe import Markup, escape
 
 
-def relevance_plot(hist: dict[str, Any]) -> str | None:
-    """PNG data URI: relevance histograms (densities) of pool, subset and baseline, or None."""
+def relevance_plot(hist: dict[str, Any], png_uri) -> str | None:
+    """PNG data URI (made by ``png_uri(fig)``): relevance histograms (densities) of pool, subset
+    and baseline, or None."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from gdo.report.html import _png_uri
 
     bins = np.asarray(hist.get("bins") or [], dtype=float)
     if bins.size < 2:
@@ -36,17 +35,17 @@ def relevance_plot(hist: dict[str, Any]) -> str | None:
     ax.set_xlabel("goal relevance")
     ax.set_ylabel("share")
     ax.legend(fontsize=8)
-    uri = _png_uri(fig)
+    uri = png_uri(fig)
     plt.close(fig)
     return uri
 
 
 def render_goal_section(goal: dict[str, Any] | None, media_of=None, thumbnails: bool = True,
-                        max_items: int = 20) -> Markup:
-    """HTML block for ``goal`` (report.json); ``media_of(uid) -> (media_kind, media paths) | None``."""
+                        max_items: int = 20, *, thumbnail_strip=None, png_uri=None) -> Markup:
+    """HTML block for ``goal`` (report.json); ``media_of(uid) -> (media_kind, media paths) | None``;
+    ``thumbnail_strip`` and ``png_uri`` are report.html's helpers (gdo.report.html passes them)."""
     if not goal:
         return Markup("")
-    from gdo.report.html import thumbnail_strip
 
     e = escape
     ns = goal.get("near_share") or {}
@@ -64,7 +63,7 @@ def render_goal_section(goal: dict[str, Any] | None, media_of=None, thumbnails: 
              "</table>"]
     for note in goal.get("notes") or []:
         parts.append(f"<div class=\"note\">{e(note)}</div>")
-    plot = relevance_plot(goal.get("relevance_hist") or {})
+    plot = relevance_plot(goal.get("relevance_hist") or {}, png_uri) if png_uri is not None else None
     if plot:
         parts.append(f"<img class=\"plot\" alt=\"goal relevance histograms\" src=\"{e(plot)}\">")
     items = (goal.get("goal_items") or [])[:max_items]
@@ -75,7 +74,7 @@ def render_goal_section(goal: dict[str, Any] | None, media_of=None, thumbnails: 
             cells = []
             for p in it.get("nearest_picked") or []:
                 thumb = ""
-                if thumbnails and media_of is not None:
+                if thumbnails and media_of is not None and thumbnail_strip is not None:
                     m = media_of(p.get("uid"))
                     if m:
                         uri = thumbnail_strip(m[0], m[1], n=1, height=48)

@@ -1051,7 +1051,8 @@ def _goal_section(rj: dict[str, Any], cand: pa.Table | None, thumbnails: bool):
         for u, k, m in zip(cand["uid"].to_pylist(), cand["media_kind"].to_pylist(), cand["media"].to_pylist()):
             if u in want and m:
                 media[u] = (k, m)
-    return render_goal_section(goal, media_of=media.get, thumbnails=thumbnails)
+    return render_goal_section(goal, media_of=media.get, thumbnails=thumbnails, thumbnail_strip=thumbnail_strip,
+                               png_uri=_png_uri)
 
 
 def render(context: dict[str, Any]) -> str:
