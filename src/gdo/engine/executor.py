@@ -74,7 +74,8 @@ class Executor(Protocol):
     name: str
 
     def run(self, tasks: Sequence[ShardTask], uses_model: bool, progress: bool,
-            desc: str, gpu: bool = False) -> Iterator[tuple[int, tuple[str, Any, float]]]: ...
+            desc: str, gpu: bool = False, weights: Sequence[int] | None = None,
+            initial: int = 0) -> Iterator[tuple[int, tuple[str, Any, float]]]: ...
 
 
 @dataclass
@@ -112,7 +113,8 @@ class _LazyTasks(Sequence):
 
 
 def run_stage(executor: Executor, store: ShardStore, names: list[str], make_task: Callable[[int], ShardTask],
-              uses_model: bool, progress: bool = False, desc: str = "", gpu: bool = False) -> StageResult:
+              uses_model: bool, progress: bool = False, desc: str = "", gpu: bool = False,
+              weights: list[int] | None = None) -> StageResult:
     """Compute the missing shards of a stage through ``executor``, persisting each as it arrives.
 
     Args:
@@ -122,6 +124,8 @@ def run_stage(executor: Executor, store: ShardStore, names: list[str], make_task
         make_task: shard index -> :class:`ShardTask` (called only for missing shards).
         uses_model: the stage loads a model (in-process locally, actor pool on Ray).
         gpu: its model runs on a GPU when there is one (Ray: one GPU per actor).
+        weights: units (candidates or media items) per shard, all shards: progress then counts
+            units with rate and ETA, the reused shards counted as done.
 
     Returns:
         :class:`StageResult`; failed shards are recorded in the store and listed in ``failures``.
@@ -130,7 +134,11 @@ def run_stage(executor: Executor, store: ShardStore, names: list[str], make_task
     res = StageResult(tables=[], reused=len(names) - len(todo))
     if todo:
         tasks = _LazyTasks(make_task, todo)
-        for j, (status, value, secs) in executor.run(tasks, uses_model, progress, desc, gpu=gpu):
+        kw = {}
+        if weights is not None:
+            w = [int(weights[i]) for i in todo]
+            kw = {"weights": w, "initial": int(sum(weights)) - sum(w)}
+        for j, (status, value, secs) in executor.run(tasks, uses_model, progress, desc, gpu=gpu, **kw):
             name = names[todo[j]]
             res.task_seconds += secs
             if status == "ok":

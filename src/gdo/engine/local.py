@@ -108,9 +108,11 @@ class LocalExecutor:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
 
-    def run(self, tasks, uses_model: bool, progress: bool, desc: str, gpu: bool = False):
-        """Yield ``(task index, execute_shard result)`` in completion order."""
+    def run(self, tasks, uses_model: bool, progress: bool, desc: str, gpu: bool = False,
+            weights: Sequence[int] | None = None, initial: int = 0):
+        """Yield ``(task index, execute_shard result)`` in completion order (progress in units
+        when ``weights``, units per task, is given)."""
         from gdo.engine.executor import execute_shard
 
         yield from run_tasks(execute_shard, tasks, workers=1 if uses_model else self.workers,
-                             progress=progress, desc=desc)
+                             progress=progress, desc=desc, weights=weights, initial=initial)

@@ -164,8 +164,11 @@ class RayExecutor:
         except Exception:  # pragma: no cover
             return 0
 
-    def run(self, tasks, uses_model: bool, progress: bool, desc: str, gpu: bool = False) -> Iterator[tuple[int, Any]]:
-        """Yield ``(task index, execute_shard result)`` as shards finish (any order)."""
+    def run(self, tasks, uses_model: bool, progress: bool, desc: str, gpu: bool = False,
+            weights=None, initial: int = 0) -> Iterator[tuple[int, Any]]:
+        """Yield ``(task index, execute_shard result)`` as shards finish (any order); ``weights`` /
+        ``initial`` (units per task) are accepted for the local engine's progress and unused here
+        (Ray Data shows its own progress)."""
         self._init()
         self._quiet()
         ray = self.ray
