@@ -58,5 +58,5 @@ def test_embeddings_store(real_data, tmp_path):
     row = media.column("media_key").to_pylist().index(e.column("media_key")[0].as_py())
     assert np.array_equal(np.asarray(vis[0], np.float32), np.asarray(media.column("visual")[row].as_py(), np.float32))
     meta = json.loads((tmp_path / "o" / "embeddings.meta.json").read_text())
-    assert meta["text_emb"]["dim"] == 384 and meta["text_emb"]["encoder"] == "hashing"
-    assert meta["visual_emb"]["dim"] == 160 and meta["model_emb"]["dim"] is None
+    assert meta["text_dim"] == 384 and meta["text_encoder"] == "hashing"  # gdo.descriptors.embedding_store
+    assert meta["visual_dim"] == 160 and meta["model_dim"] is None and meta["n"] == e.num_rows
