@@ -41,7 +41,8 @@ For meaningful scores point --model at a real checkpoint on a GPU machine, e.g.:
   gdo run my_pool.jsonl --preset temp_plus --model out/ckpt/Qwen3-VL-8B-Instruct --out out/my_run
 
 The demo pool has {n} candidates, far below the presets' min_count (12,000+) and too small for their
-max_ratio (1.4-1.8% of the pool), so the auto budget would be 0: the demo fixes it with --budget 12.
+max_ratio (1.4-1.8% of the pool): the auto budget would fall back to the non-empty rule (1 candidate),
+so the demo fixes it with --budget 12 (or use --preset target, sized for small pools).
 The subset shows the mechanics, not the paper's gains (see report.html).
 """
 

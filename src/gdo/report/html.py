@@ -36,7 +36,7 @@ HIST_DESCRIPTORS: dict[str, str] = {
     "ppl": "perplexity of the answer, exp(loss_video) (log10 axis)",
     "sc": "self-consistency of 5 sampled answers (Jaccard)",
     "tnc_judge": "temporal necessity, model judge",
-    "tnc": "temporal necessity (judge when run, else lexical)",
+    "tnc": "temporal necessity (judge, else text classifier)",
     "amm": "average motion magnitude (px, Farneback)",
     "frame_diversity": "mean |gray_t - gray_t-1| / 255",
     "cluster_rep": "cluster representativeness exp(-d)",
