@@ -143,12 +143,9 @@ class ProfileConfig(_Frozen):
     @field_validator("descriptors", mode="before")
     @classmethod
     def _groups(cls, v):
-        if v is None:
-            return None
-        if isinstance(v, str):
-            v = v.split(",")
-        groups = tuple(g.strip() for g in v if str(g).strip())
-        return groups or None
+        from gdo.descriptors.config import split_groups
+
+        return split_groups(v)
 
     @field_validator("device")
     @classmethod

@@ -20,6 +20,15 @@ DEFAULT_SHARD_SIZES = {"media": 32, "text": 2048, "model": 128, "visual_hf": 256
 ENGINES = ("local", "ray")
 
 
+def split_groups(v) -> tuple[str, ...] | None:
+    """Descriptor groups given as ``"a, b"`` or a sequence -> ``("a", "b")``; None or empty -> None."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        v = v.split(",")
+    return tuple(str(g).strip() for g in v if g and str(g).strip()) or None
+
+
 class ProfileConfig(BaseModel):
     """Options of the profile stage (frozen; invalid values raise ``pydantic.ValidationError``,
     a ``ValueError``).
@@ -94,11 +103,9 @@ class ProfileConfig(BaseModel):
     @field_validator("descriptors", mode="before")
     @classmethod
     def _groups(cls, v):
-        if v is None:
+        groups = split_groups(v)
+        if groups is None:
             return None
-        if isinstance(v, str):
-            v = v.split(",")
-        groups = tuple(g.strip() for g in v if g and g.strip())
         bad = [g for g in groups if g not in DESCRIPTOR_GROUPS]
         if bad:
             raise ValueError(f"unknown descriptor group(s) {bad}; choose from {list(DESCRIPTOR_GROUPS)}")
