@@ -6,6 +6,7 @@ source tree (run it with ``PYTHONPATH=<old checkout>/src`` to record the pre-cha
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,9 +17,37 @@ from _descriptor_helpers import cand, frames_of, table
 SHARDS = {"media": 2, "text": 4, "model": 1}
 
 
+#: Fixed path the pools name the real data by. Media paths enter descriptors.parquet (video_key,
+#: media_key) and the stable hashes built on them (frame-list keys, dup groups), so the golden files
+#: can only be byte-compared when the pool names the clips by the same absolute path on every
+#: machine, wherever ../shared happens to live (CI checks out elsewhere than a developer does).
+CANONICAL_REAL = Path("/tmp/gdo-golden-real")
+
+
+def canonical_real(real: Path) -> Path:
+    """A symlink at :data:`CANONICAL_REAL` to ``real`` (created or repointed atomically).
+
+    Any copy of the shared real data has the same files (``manifest.json``), so repointing the
+    link to another copy while another session reads through it changes no byte it reads.
+    """
+    real = Path(real).resolve()
+    try:
+        if CANONICAL_REAL.resolve() == real:
+            return CANONICAL_REAL
+    except OSError:
+        pass
+    tmp = CANONICAL_REAL.with_name(f"{CANONICAL_REAL.name}.{os.getpid()}")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(real, target_is_directory=True)
+    os.replace(tmp, CANONICAL_REAL)
+    return CANONICAL_REAL
+
+
 def real_pool(R: Path) -> pa.Table:
     """Nine candidates over the real clips: frame lists, videos (two near-duplicate encodings, one
-    clip used twice), an image and a text-only row."""
+    clip used twice), an image and a text-only row; named through :func:`canonical_real`."""
+    R = canonical_real(R)
     rows = [
         cand("vv::bed::t0", kind="frames", media=frames_of(R / "facebookresearch__sam2/notebooks/videos/bedroom"),
              question="What happens after the girl walks in?", answer="She sits on the bed."),
@@ -43,7 +72,9 @@ def real_pool(R: Path) -> pa.Table:
 
 
 def model_pool(R: Path) -> pa.Table:
-    """Two candidates (a video, an image) for the tiny-model stage."""
+    """Two candidates (a video, an image) for the tiny-model stage (named through
+    :func:`canonical_real`)."""
+    R = canonical_real(R)
     return table([
         cand("vv::m::t0", kind="video", media=[R / "LLaVA-VL__LLaVA-NeXT/playground/demo/examples/lion1_.mp4"],
              question="What happens after the lion stops?", answer="It looks around."),
