@@ -195,6 +195,9 @@ class SelectConfig(_Frozen):
         allow_random_fill, no_vds, no_ppl, no_sc, no_vds_budget: as in ``gdo select --help``.
         goal_set: goal-set files (issue 15, :mod:`gdo.goalset`); embeddings: the pool's embedding
             store (default: embeddings.parquet beside the descriptors).
+        model: the reference model the pool was profiled with: with a goal set whose items carry
+            media, it embeds the goal items so that relevance also uses the model's hidden-state
+            space (:mod:`gdo.selection.relevance`); device, batch_size, trust_remote_code: for it.
     """
 
     preset: Optional[str] = None
@@ -210,6 +213,10 @@ class SelectConfig(_Frozen):
     no_vds_budget: bool = False
     goal_set: Optional[tuple[str, ...]] = None
     embeddings: Optional[Path] = None
+    model: Optional[Path] = None
+    device: str = "auto"
+    batch_size: int = Field(8, ge=1)
+    trust_remote_code: bool = False
 
     @field_validator("goal_set", mode="before")
     @classmethod
@@ -259,7 +266,9 @@ class SelectConfig(_Frozen):
                 "baseline_mult": self.baseline_mult, "allow_random_fill": self.allow_random_fill,
                 "no_vds": self.no_vds, "no_ppl": self.no_ppl, "no_sc": self.no_sc,
                 "no_vds_budget": self.no_vds_budget,
-                "goal_set": list(self.goal_set) if self.goal_set else None}
+                "goal_set": list(self.goal_set) if self.goal_set else None,
+                "goal_model": ({"path": str(self.model), "device": self.device, "batch_size": self.batch_size,
+                                "trust_remote_code": self.trust_remote_code} if self.model is not None else None)}
 
 
 class ExportConfig(_Frozen):
@@ -356,7 +365,9 @@ class RunConfig(_Frozen):
                 select=SelectConfig.make(preset=preset, goal=goal, mode=mode, seed=seed, budget=budget,
                                          baseline_mult=baseline_mult, allow_random_fill=allow_random_fill,
                                          no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc,
-                                         no_vds_budget=no_vds_budget, goal_set=goal_set),
+                                         no_vds_budget=no_vds_budget, goal_set=goal_set, model=model,
+                                         device=device, batch_size=batch_size,
+                                         trust_remote_code=trust_remote_code),
                 export=ExportConfig.make(formats=exports, context=export_context),
                 report=ReportConfig.make(examples=examples, thumbnails=thumbnails),
                 progress=progress)

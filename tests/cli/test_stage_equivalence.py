@@ -2,12 +2,14 @@
 
 Both paths run in the same work folder with the same relative output folder (renamed after each
 run), so every path recorded in report.json / report.html is the same; the files must then be
-byte-identical. The pool is a slice of the real demo pool (examples/demo_pool: images, video files,
+byte-identical, except report.html's "Measured cost" section (measured seconds, between
+``<!-- measured -->`` markers), which must be there in both. The pool is a slice of the real demo pool (examples/demo_pool: images, video files,
 frame lists); no model (fast).
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -24,6 +26,18 @@ FILES = [str(POOL / "llava_image_captions.json"), str(POOL / "llamafactory_video
 SELECT = ["--preset", "temp", "--budget", "6", "--seed", "3", "--mode", "default"]
 COMPARED = ("candidates.parquet", "rejects.jsonl", "ingest.json", "descriptors.parquet", "subset.jsonl",
             "baseline.jsonl", "selection.jsonl", "report.json", "scores.parquet", "report.html")
+
+
+MEASURED = re.compile(rb"<!-- measured -->.*?<!-- /measured -->", re.S)
+
+
+def _unmeasured(path: Path) -> bytes:
+    """The file's bytes, with report.html's measured-cost section cut out (it must be present)."""
+    data = path.read_bytes()
+    if path.name == "report.html":
+        assert len(MEASURED.findall(data)) == 1 and b"<h2>Measured cost</h2>" in data, path
+        data = MEASURED.sub(b"", data)
+    return data
 
 
 def _invoke(*args: str) -> None:
@@ -58,7 +72,7 @@ def test_select_then_report_equals_run(two_runs):
         if name.endswith(".parquet"):
             # same table (parquet metadata may name the writer's version, which is the same here too)
             assert pq.read_table(run / name).equals(pq.read_table(split / name)), name
-        assert (run / name).read_bytes() == (split / name).read_bytes(), name
+        assert _unmeasured(run / name) == _unmeasured(split / name), name
 
 
 def test_select_writes_scores_for_every_candidate(two_runs):
@@ -79,3 +93,17 @@ def test_select_writes_scores_for_every_candidate(two_runs):
         assert s["score"] == by_uid[s["uid"]]
     rj = json.loads((split / "report.json").read_text())
     assert "scores.parquet" in rj["outputs"]["files"]
+
+
+def test_report_states_measured_cost_per_stage(two_runs):
+    """report.html shows cost.json's measured seconds per stage with the descriptors each feeds (issue 17)."""
+    _, split = two_runs
+    cost = __import__("json").loads((split / "cost.json").read_text())["profile"]
+    assert set(cost) >= {"media", "text"}
+    assert {"motion", "hashes", "dedup"} <= set(cost["media"]["feeds"]) and "embeddings" in cost["text"]["feeds"]
+    section = MEASURED.search((split / "report.html").read_bytes()).group(0).decode()
+    for stage, c in cost.items():
+        row = re.search(rf"<tr><td><code>{stage}</code></td><td>([^<]*)</td>", section)
+        assert row and row.group(1) == ", ".join(c["feeds"]), stage
+        assert f"{c['units']} {c['unit']}" in section
+    assert "Selection (this run's select stage" in section

@@ -347,10 +347,13 @@ def test_compute_model_descriptors_end_to_end(tiny_model, pool):
         return load_frames(kind, media, frames)
 
     t = compute_model_descriptors(pool, tiny_model, batch_size=3, device="cpu", frames=4, frame_loader=loader)
-    assert t.schema == MODEL_DESCRIPTOR_SCHEMA
+    assert t.schema.remove_metadata() == MODEL_DESCRIPTOR_SCHEMA.append(pa.field("model_emb", pa.list_(pa.float32(), 64)))
     assert t.column("uid").to_pylist() == pool.column("uid").to_pylist()
     d = t.to_pydict()
     failed = {4, 6}
+    # pooled hidden states (issue 15): null exactly where the media failed, unit rows elsewhere
+    assert [i for i, v in enumerate(d["model_emb"]) if v is None] == sorted(failed)
+    assert all(abs(np.linalg.norm(v) - 1) < 1e-5 for v in d["model_emb"] if v is not None)
     for i in range(t.num_rows):
         if i in failed:
             assert d["model_error"][i] and d["model_error"][i].startswith("media:")

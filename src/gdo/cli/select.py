@@ -42,6 +42,13 @@ def register(app: typer.Typer) -> None:
                                             "using the embeddings.parquet beside --descriptors (repeatable)."),
         embeddings: Optional[Path] = typer.Option(None, "--embeddings", help="The pool's embedding store (default: "
                                                   "embeddings.parquet beside --descriptors)."),
+        model: Optional[Path] = typer.Option(None, "--model", help="With --goal-set whose items carry media: the "
+                                             "model the pool was profiled with, to embed the goal items in its "
+                                             "hidden-state space (the 'model' relevance space; runs on the goal "
+                                             "items only, never on the pool)."),
+        device: str = options.device(),
+        batch_size: int = options.batch_size(),
+        trust_remote_code: bool = options.trust_remote_code(),
         workers: int = typer.Option(0, "--workers", min=0,
                                     help="Processes parsing large pool files (0 = one per CPU); output identical for any N."),
     ) -> None:
@@ -53,7 +60,8 @@ def register(app: typer.Typer) -> None:
             cfg = SelectConfig.make(preset=preset, goal=goal, mode=mode, seed=seed, budget=budget,
                                     baseline_mult=baseline_mult, allow_random_fill=allow_random_fill,
                                     no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc, no_vds_budget=no_vds_budget,
-                                    goal_set=goal_set or None, embeddings=embeddings)
+                                    goal_set=goal_set or None, embeddings=embeddings, model=model,
+                                    device=device, batch_size=batch_size, trust_remote_code=trust_remote_code)
             icfg = IngestConfig.make(media_root=media_root, fmt=format, workers=workers, probe_media=False,
                                      media_columns=False)
             t0 = time.perf_counter()

@@ -10,11 +10,12 @@ goals"). Columns:
   ``question + "\\n" + answer`` (the one clustering uses; :mod:`gdo.descriptors.embeddings`);
 * ``visual_emb`` fixed_size_list<float32>[d] (null where the candidate has no decodable media):
   the visual feature of its media item (160-d handcrafted, or the visual encoder's size);
-* ``model_emb`` fixed_size_list<float32>[h] (null where the model stage did not run): the
-  reference model's pooled hidden state.
+* ``model_emb`` fixed_size_list<float32>[h] (null where the model stage did not run or the
+  candidate failed): the reference model's pooled hidden state of the VDS visual pass, h =
+  min(hidden size, 256) (:func:`gdo.models.hf.project_hidden`; ``model_pooling`` in the meta).
 
 Sidecar ``embeddings.meta.json``: ``{"text_encoder", "text_dim", "visual_encoder", "visual_dim",
-"model_id", "model_dim", "n"}``.
+"model_id", "model_dim", "model_frames", "model_pooling", "n"}``.
 
 Fast sidecars: Parquet decodes list columns value by value (about 1 minute for 1M x 384 on one
 busy core, measured), far slower than selection itself. So beside the Parquet file the store keeps

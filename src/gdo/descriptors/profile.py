@@ -470,6 +470,15 @@ def make_executor(cfg: ProfileConfig):
     return LocalExecutor(cfg.workers)
 
 
+def _stage_feeds(reg, stage_name: str, ctx) -> list[str]:
+    """Descriptor names a stage's results feed (cost.json ``feeds``): the media stage's per-item
+    descriptors (motion, hashes, visual) plus every requested group that reads the stage."""
+    out = [m.name for m in reg.media] if stage_name == "media" else []
+    out += [d.name for d in reg.descriptors
+            if stage_name in d.needs and d.name != "base" and (d.name in ctx.groups or d.enabled is not None)]
+    return out
+
+
 def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileConfig | None = None,
             media_root: str | os.PathLike | None = None, fmt: str | None = None, executor=None,
             **options) -> pa.Table:
@@ -547,7 +556,8 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
                                                     if res.computed and units else None),
                                 "resource": ("gpu model actor" if stage.wants_gpu else "model actor")
                                 if stage.uses_model else "cpu task",
-                                "engine": getattr(ex, "name", type(ex).__name__)}
+                                "engine": getattr(ex, "name", type(ex).__name__),
+                                "feeds": _stage_feeds(reg, stage.name, ctx)}
             if res.failures:
                 failures[stage.name] = res.failures
                 continue
@@ -613,20 +623,35 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
     return table
 
 
+#: How ``model_emb`` is made (recorded in embeddings.meta.json; gdo.models.hf.VLMScorer.embed).
+MODEL_POOLING = ("mean of the final hidden states over the answer tokens and the end-of-turn marker in the "
+                 "VDS visual pass; orthogonal projection to at most 256 dims (gdo.models.hf.project_hidden); "
+                 "L2-normalised")
+
+
 def _write_embeddings(out: Path, ctx: ProfileContext) -> None:
     """The embedding store of goal-set selection (:mod:`gdo.descriptors.embedding_store`):
     embeddings.parquet (uid, media_key, text_emb: the L2-normalised one clustering uses, visual_emb:
-    the candidate's item visual feature, null without media or when its media failed, model_emb)
-    + float16 sidecars and embeddings.meta.json (encoder ids, dims, pool means)."""
+    the candidate's item visual feature, null without media or when its media failed, model_emb:
+    the reference model's pooled hidden state, :data:`MODEL_POOLING`) + float16 sidecars and
+    embeddings.meta.json (encoder ids, dims, pool means)."""
     from gdo.descriptors.embedding_store import write_embeddings
 
     v_emb, has_v = None, None
     if ctx.visual_items is not None:
         v_emb = ctx.cand_visual
         has_v = (ctx.cand_item >= 0) & (np.linalg.norm(v_emb, axis=1) > 0)
+    from gdo.descriptors.groups.model import model_embeddings
+
+    me = model_embeddings(ctx)
+    m_emb, m_mask = me if me is not None else (None, None)
     write_embeddings(out, ctx.uids, ctx.text_emb, media_keys=ctx.mkeys, visual_emb=v_emb, visual_mask=has_v,
+                     model_emb=m_emb, model_mask=m_mask,
                      meta={"text_encoder": ctx.cfg.text_encoder,
-                           "visual_encoder": ctx.visual_encoder_id or "handcrafted", "model_id": None})
+                           "visual_encoder": ctx.visual_encoder_id or "handcrafted",
+                           "model_id": ctx.model_id if me is not None else None,
+                           "model_frames": ctx.model_frames if me is not None else None,
+                           "model_pooling": MODEL_POOLING if me is not None else None})
 
 
 def _merge_timings(path: Path, timings: dict) -> None:

@@ -92,7 +92,9 @@ class StageResult:
         """All shards concatenated, or None when a shard failed."""
         if self.failures or not self.tables:
             return None if self.failures else pa.table({})
-        return pa.concat_tables(self.tables)
+        # shards written by an earlier gdo may lack a column added since (e.g. the model stage's
+        # model_emb): it is null for their rows rather than an error
+        return pa.concat_tables(self.tables, promote_options="default")
 
 
 class _LazyTasks(Sequence):

@@ -305,6 +305,8 @@ class VLMScorer:
         stats: counters -- ``loss_batches``, ``generate_calls``, ``judge_questions``,
             ``judge_unique``, ``judge_cache_hits``, ``judge_model_calls``, ``oom_retries``.
         errors: ``{index: message}`` of the items that failed in the last public call.
+        pooled: float32 (n, H) pooled final hidden states of the last :meth:`losses` call's
+            visual pass (see :meth:`embed`); NaN rows for failed items.
     """
 
     def __init__(
@@ -377,6 +379,7 @@ class VLMScorer:
             0,
         )
         self.errors: dict[int, str] = {}
+        self.pooled: np.ndarray | None = None
 
     # ------------------------------------------------------------------ config / templates
 
@@ -538,24 +541,59 @@ class VLMScorer:
         """
         items = [_as_item(x) for x in items]
         self.errors = {}
-        lv = self._losses(items, visual=True)
-        lb = self._losses(items, visual=False)
+        lv, self.pooled = self._losses(items, visual=True, pool=True)
+        lb, _ = self._losses(items, visual=False)
         return lv, lb
 
-    def _losses(self, items: list[VLMItem], *, visual: bool) -> np.ndarray:
+    def embed(self, items: Sequence[Any]) -> np.ndarray:
+        """The reference model's pooled hidden state of each item (issue 15 item 2, model space).
+
+        Exactly what :meth:`losses` leaves in ``self.pooled`` for the visual pass: the final hidden
+        states (the input of the output head, after the last norm) averaged over the answer tokens
+        and the end-of-turn marker, with the item's images / frames in the prompt. An item without
+        an answer (a goal question alone) is pooled over the marker only, i.e. the last-token
+        state of its prompt. One forward per batch, no extra pass.
+
+        Args:
+            items: ``VLMItem`` objects or dicts with question/answer/images/video.
+
+        Returns:
+            float32 (n, H) with H the model's hidden size; NaN rows where an item failed
+            (message in ``self.errors``).
+        """
+        items = [_as_item(x) for x in items]
+        self.errors = {}
+        _, pooled = self._losses(items, visual=True, pool=True)
+        return pooled
+
+    def _losses(self, items: list[VLMItem], *, visual: bool, pool: bool = False
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(loss float64 (n,), pooled float32 (n, H) when ``pool`` else None); NaN on failure."""
         if not items:
-            return np.zeros(0)
+            return np.zeros(0), (np.zeros((0, self.hidden_size), np.float32) if pool else None)
         fulls, n_ans = self._loss_texts(items, visual=visual)
         order = self._order(items, lambda it: len(it.question) + len(str(it.answer)))
 
-        def fn(batch: list[int]) -> list[float]:
+        def fn(batch: list[int]) -> list[Any]:
             return self._loss_batch([fulls[i] for i in batch], [items[i] for i in batch],
-                                    [n_ans[i] for i in batch], visual=visual)
+                                    [n_ans[i] for i in batch], visual=visual, pool=pool)
 
         res, errs = self._run(items, fn, order)
         for i, e in errs.items():
             self.errors.setdefault(i, e)
-        return np.array([np.nan if r is None else r for r in res], dtype=np.float64)
+        if not pool:
+            return np.array([np.nan if r is None else r for r in res], dtype=np.float64), None
+        loss = np.array([np.nan if r is None else r[0] for r in res], dtype=np.float64)
+        pooled = np.full((len(items), self.hidden_size), np.nan, np.float32)
+        for i, r in enumerate(res):
+            if r is not None:
+                pooled[i] = r[1]
+        return loss, pooled
+
+    @property
+    def hidden_size(self) -> int:
+        """Width H of the final hidden states (the output head's input features)."""
+        return int(self.model.get_output_embeddings().weight.shape[1])
 
     def _loss_texts(self, items: list[VLMItem], *, visual: bool) -> tuple[list[str], list[int]]:
         """Full chat texts (prompt + answer + end marker) and the answer token count of each."""
@@ -573,15 +611,25 @@ class VLMScorer:
                                               add_special_tokens=False)["input_ids"])
         return fulls, n_ans
 
-    def _loss_batch(self, texts: list[str], items: list[VLMItem], n_ans: list[int], *, visual: bool) -> list[float]:
+    def _loss_batch(self, texts: list[str], items: list[VLMItem], n_ans: list[int], *, visual: bool,
+                    pool: bool = False) -> list[Any]:
         import torch
 
         self.stats["loss_batches"] += 1
         with torch.inference_mode():
-            loss = self._loss_tensor(texts, items, n_ans, visual=visual)
-        return [float(x) for x in loss.double().cpu()]
+            if not pool:
+                loss = self._loss_tensor(texts, items, n_ans, visual=visual)
+                return [float(x) for x in loss.double().cpu()]
+            cap: list = []
+            loss = self._loss_tensor(texts, items, n_ans, visual=visual, pooled=cap)
+            vecs = cap[0].cpu().numpy()
+        return [(float(x), vecs[k]) for k, x in enumerate(loss.double().cpu())]
 
-    def _loss_tensor(self, texts: list[str], items: list[VLMItem], n_ans: list[int], *, visual: bool):
+    def _loss_tensor(self, texts: list[str], items: list[VLMItem], n_ans: list[int], *, visual: bool,
+                     pooled: list | None = None):
+        """Per-item answer loss (B,); with a ``pooled`` list, also appends the float32 (B, H) mean
+        of the final hidden states over the same answer positions (captured at the output head's
+        input, so no extra forward and no stored hidden-state stack)."""
         import torch
         import torch.nn.functional as F
 
@@ -594,12 +642,26 @@ class VLMScorer:
         n = torch.tensor(n_ans, device=ids.device)
         starts = lens - n  # first answer position per row
         keep = min(int((seq - starts.min()).item()) + 1, seq)
+        cap: dict[str, Any] = {}
+        hook = None
+        if pooled is not None:
+            hook = self.model.get_output_embeddings().register_forward_pre_hook(
+                lambda _m, args: cap.__setitem__("h", args[0]))
         try:
-            out = self.model(**enc, use_cache=False, logits_to_keep=keep)
-        except TypeError:
-            out = self.model(**enc, use_cache=False)
+            try:
+                out = self.model(**enc, use_cache=False, logits_to_keep=keep)
+            except TypeError:
+                out = self.model(**enc, use_cache=False)
+        finally:
+            if hook is not None:
+                hook.remove()
         logits = out.logits
         first = seq - logits.shape[1]  # position of logits[:, 0]
+        if pooled is not None:
+            h = cap["h"]  # (B, K, H): the final hidden states of the last K positions
+            pos_h = torch.arange(seq - h.shape[1], seq, device=ids.device)[None, :]
+            mh = ((pos_h >= starts[:, None]) & (pos_h < lens[:, None])).to(torch.float32)
+            pooled.append((h.float() * mh[..., None]).sum(1) / mh.sum(1).clamp(min=1)[:, None])
         # logits at position p predict token p + 1
         pred = logits[:, :-1].float()
         tgt = ids[:, first + 1:]
@@ -829,6 +891,80 @@ def clear_scorer_cache() -> None:
 
 
 
+#: Width of the stored model embeddings: hidden states wider than this are projected.
+MODEL_EMB_DIM = 256
+
+
+def project_hidden(h: np.ndarray, dim: int = MODEL_EMB_DIM, seed: int = 0) -> np.ndarray:
+    """Project pooled hidden states (n, H) to (n, min(H, dim)) and L2-normalise the rows.
+
+    H <= dim: no projection. Otherwise ``h @ Q`` with Q the (H, dim) orthonormal factor of a
+    Gaussian matrix drawn from ``default_rng([seed, H, dim])`` (fixed per width, so pool and goal
+    items of the same model share it). A random orthogonal projection keeps inner products of
+    unit vectors within about 1/sqrt(dim) (Johnson-Lindenstrauss), which the goal-direction
+    relevance (:mod:`gdo.descriptors.relevance`) needs, and bounds the store: 1M candidates x 256
+    x float16 = 0.5 GB instead of 8 GB at H = 4096. NaN rows stay NaN; zero rows stay zero.
+
+    Returns:
+        float32 (n, min(H, dim)).
+    """
+    h = np.asarray(h, dtype=np.float32)
+    H = h.shape[1]
+    if H > dim:
+        g = np.random.default_rng([seed, H, dim]).standard_normal((H, dim))
+        q, _ = np.linalg.qr(g)
+        h = (h.astype(np.float64) @ q).astype(np.float32)
+    norm = np.linalg.norm(h, axis=1, keepdims=True)
+    return np.where(norm > 0, h / np.where(norm > 0, norm, 1.0), h).astype(np.float32)
+
+
+def model_embedding_array(hidden: np.ndarray) -> pa.Array:
+    """``model_emb`` column: fixed_size_list<float32> of :func:`project_hidden` rows, null where
+    a row is NaN (the item failed)."""
+    z = project_hidden(hidden)
+    bad = ~np.isfinite(z).all(axis=1)
+    flat = pa.array(np.where(bad[:, None], 0.0, z).ravel(), pa.float32())
+    return pa.FixedSizeListArray.from_arrays(flat, z.shape[1], mask=pa.array(bad) if bad.any() else None)
+
+
+def embed_rows(rows: Sequence[dict], model_path: str | Path, *, frames: int = 8, device: str = "auto",
+               batch_size: int = 8, seed: int = 42, trust_remote_code: bool = False, mode: str = "default"
+               ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """Model-space embeddings of arbitrary rows (e.g. goal items), made exactly as the profile's
+    ``model_emb``: the same scorer settings, media loading and frame sampling
+    (:func:`compute_model_descriptors`), the pooled hidden state of the visual pass
+    (:meth:`VLMScorer.embed`) and :func:`project_hidden`.
+
+    Args:
+        rows: dicts with question, answer (may be ""), media_kind, media (and optionally uid,
+            video_key).
+        model_path, frames, device, batch_size, seed, trust_remote_code, mode: as for the profile
+            (``frames``: the model frames the pool was profiled with).
+
+    Returns:
+        (float32 (n, min(H, MODEL_EMB_DIM)) L2-normalised, mask bool (n,), error text or None per
+        row). Failed rows are zero with mask False.
+    """
+    scorer = get_scorer(model_path, device=device, trust_remote_code=trust_remote_code, batch_size=batch_size,
+                        seed=seed, frames=frames, mode=mode)
+    cache = FrameCache(max_bytes=256 << 20, readonly=False)
+    items, ok, errs = [], [], [None] * len(rows)
+    for i, r in enumerate(rows):
+        try:
+            items.append(_load_item(dict(r), frames, _default_frame_loader, cache, scorer.frame_max_pixels))
+            ok.append(i)
+        except Exception as exc:  # noqa: BLE001 - reported per row
+            errs[i] = f"media: {type(exc).__name__}: {exc}"[:500]
+    hidden = np.full((len(rows), scorer.hidden_size), np.nan, np.float32)
+    if items:
+        hidden[ok] = scorer.embed(items)
+        for k, e in scorer.errors.items():
+            errs[ok[k]] = f"model: {e}"
+    z = project_hidden(hidden)
+    mask = np.isfinite(z).all(axis=1)
+    return np.where(mask[:, None], z, 0.0).astype(np.float32), mask, errs
+
+
 def compute_model_descriptors(
     candidates: pa.Table,
     model_path: str | Path,
@@ -877,7 +1013,10 @@ def compute_model_descriptors(
     Returns:
         Table with ``MODEL_DESCRIPTOR_SCHEMA`` columns in candidate order: uid, loss_video,
         loss_blind, vds (= loss_blind - loss_video), ppl (= exp(clamp(loss_video, -30, 30))), sc,
-        tnc_judge, model_error. A candidate whose media cannot be read or whose model call failed
+        tnc_judge, model_error, then (when the loss passes ran) ``model_emb``:
+        fixed_size_list<float32>[min(H, MODEL_EMB_DIM)], the pooled hidden state of the visual
+        pass (:meth:`VLMScorer.embed`) through :func:`project_hidden`, L2-normalised; null where
+        the item failed. A candidate whose media cannot be read or whose model call failed
         has nulls in the affected columns and the error text in model_error (null when fine).
         The schema metadata key ``gdo.model_stats`` holds this call's counters as JSON
         (loss batches, generate calls, judge questions / unique / cache hits / model calls,
@@ -903,6 +1042,7 @@ def compute_model_descriptors(
     rows = candidates.select(cols).to_pylist()
     n = len(rows)
     out = {k: np.full(n, np.nan) for k in ("loss_video", "loss_blind", "sc", "tnc_judge")}
+    hidden: np.ndarray | None = None  # (n, H) pooled hidden states of the VDS visual pass
     errors: list[list[str]] = [[] for _ in range(n)]
     do_loss = "vds" in wanted or "ppl" in wanted
     chunk = chunk_size or max(1, 16 * scorer.batch_size)
@@ -927,6 +1067,9 @@ def compute_model_descriptors(
             continue
         if do_loss:
             lv, lb = scorer.losses(items)
+            if hidden is None:
+                hidden = np.full((n, scorer.pooled.shape[1]), np.nan, np.float32)
+            hidden[ok] = scorer.pooled
             for k, i in enumerate(ok):
                 out["loss_video"][i], out["loss_blind"][i] = lv[k], lb[k]
             for k, e in scorer.errors.items():
@@ -966,6 +1109,9 @@ def compute_model_descriptors(
         ],
         schema=MODEL_DESCRIPTOR_SCHEMA,
     )
+    if hidden is not None:
+        hidden[failed_media] = np.nan
+        table = table.append_column("model_emb", model_embedding_array(hidden))
     stats = {k: scorer.stats[k] - stats0.get(k, 0) for k in scorer.stats}
     stats["failed"] = int(sum(1 for e in errors if e))
     return table.replace_schema_metadata({"gdo.model_stats": json.dumps(stats, sort_keys=True)})

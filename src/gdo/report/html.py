@@ -643,6 +643,37 @@ def budget_formula(rj: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _measured_cost(cost_path: Path, timings_path: Path) -> dict[str, Any] | None:
+    """Rows of the report's "Measured cost" section (issue 17): per profile stage of ``cost.json``
+    (written by :func:`gdo.descriptors.profile.profile` next to descriptors.parquet) the descriptors
+    it feeds, the engine, units, shards computed / reused, wall and task seconds, task seconds per
+    unit; plus the select stage's total from ``timings.json``. None when neither file exists or
+    reads. Seconds are measured, so this is the one section of report.html that differs between
+    two otherwise identical runs (it sits between ``<!-- measured -->`` markers)."""
+    rows: list[dict[str, Any]] = []
+    try:
+        prof = json.loads(cost_path.read_text(encoding="utf-8")).get("profile") or {}
+    except (OSError, ValueError, AttributeError):
+        prof = {}
+    for stage, c in prof.items():
+        if not isinstance(c, dict):
+            continue
+        rows.append({"stage": stage, "feeds": ", ".join(c.get("feeds") or []) or "-",
+                     "engine": c.get("engine", "-"), "resource": c.get("resource", "-"),
+                     "units": f"{_fmt(c.get('units'))} {c.get('unit', '')}".strip(),
+                     "shards": f"{_fmt(c.get('shards_computed'))} computed / {_fmt(c.get('shards_reused'))} reused",
+                     "wall_s": _fmt(c.get("wall_s")), "task_s": _fmt(c.get("task_s")),
+                     "per_unit": _fmt(c.get("task_s_per_unit"))})
+    total = None
+    try:
+        total = json.loads(timings_path.read_text(encoding="utf-8")).get("total")
+    except (OSError, ValueError, AttributeError):
+        pass
+    if not rows and total is None:
+        return None
+    return {"rows": rows, "select_s": _fmt(total) if total is not None else None, "source": cost_path.name}
+
+
 def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
                  candidates_path: str | Path | None = None, descriptors_path: str | Path | None = None,
                  n_examples: int = 5, thumbnails: bool = True, progress: bool = False) -> Path:
@@ -1022,7 +1053,7 @@ def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
         "cards": cards, "notes": notes, "warnings": warnings, "banner": banner, "budget_lines": budget_lines,
         "table": table, "strata_rows": strata_rows, "strata_note": strata_note, "source_rows": source_rows,
         "fmt": _fmt,
-        "cost_rows": [(k, _fmt(v)) for k, v in _flatten(rj["cost"])] if isinstance(rj.get("cost"), dict) else [],
+        "cost": _measured_cost(meta_path.with_name("cost.json"), run / "timings.json"),
         "budget_rows": budget_rows, "constraint_headers": constraint_headers, "constraints": constraints,
         "media_flags": _media_flag_rows(rj),  # issue 13 item 8 (lane media)
         "scores_plot": scores_plot, "descriptor_plot": descriptor_plot, "missing_descriptors": missing, "descriptor_note": descriptor_note,

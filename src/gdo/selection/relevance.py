@@ -45,6 +45,49 @@ def _frac(x: float) -> Fraction:
     return Fraction(str(x))
 
 
+def _model_space(E: Embeddings | None, gs: GoalSet, model: dict | None, idx: np.ndarray | None, means: dict,
+                 raw: dict, rel: dict) -> str | None:
+    """Fill ``raw["model"]`` / ``rel["model"]`` (the reference model's hidden-state space) and
+    return None, or return the note saying why the space is skipped (nothing filled; "" when there
+    is no model anywhere, so nothing to say)."""
+    has = E is not None and E.model is not None and E.model_mask is not None and bool(E.model_mask.any())
+    if not has:
+        if model is not None:
+            return ("a model was given but the embedding store holds no model embeddings (the pool was profiled "
+                    "without --model, or by a gdo before they were stored): model space skipped")
+        return ""  # nothing to say: no model anywhere
+    if model is None:
+        return (f"the pool has model embeddings ({E.meta.get('model_id')}) but no model was given at selection: "
+                "model space skipped (pass the profiled model with --model to use it)")
+    from gdo.descriptors.profile import model_identity
+
+    mid = model_identity(model["path"])
+    if mid != E.meta.get("model_id"):
+        return (f"the model given ({mid}) is not the one the pool was profiled with ({E.meta.get('model_id')}): "
+                "model space skipped")
+    if not gs.has_media:
+        return ("the goal items carry no media and the pool's model embeddings are conditioned on media: "
+                "model space skipped (the text space scores a question-only goal set)")
+    from gdo.models.hf import embed_rows
+
+    rows = [{"uid": f"goal:{i}", "question": q, "answer": a, "media_kind": k if m else "none", "media": list(m)}
+            for i, (q, a, m, k) in enumerate(zip(gs.questions, gs.answers, gs.media, gs.media_kind))]
+    has_media = np.array([bool(m) for m in gs.media])
+    use = [i for i in range(len(rows)) if has_media[i]]
+    gm, gmask_u, _ = embed_rows([rows[i] for i in use], model["path"], frames=int(E.meta.get("model_frames") or 8),
+                                device=model.get("device", "auto"), batch_size=int(model.get("batch_size", 8)),
+                                trust_remote_code=bool(model.get("trust_remote_code", False)))
+    goal = np.zeros((len(rows), gm.shape[1]), np.float32)
+    gmask = np.zeros(len(rows), bool)
+    goal[use], gmask[use] = gm, gmask_u
+    pm = E.model if idx is None else E.model[idx]
+    pmask = E.model_mask if idx is None else E.model_mask[idx]
+    if not gmask.any() or goal.shape[1] != pm.shape[1]:
+        return "model space skipped (no goal item could be embedded by the model)"
+    raw["model"], rel["model"] = R.space_relevance(pm, goal, pmask, gmask, pool_mean=means.get("model"))
+    return None
+
+
 @dataclass
 class GoalContext:
     """Relevance of the N pool candidates (in the order select() uses) to one goal set."""
@@ -64,11 +107,16 @@ class GoalContext:
     @classmethod
     def build(cls, goal_set: GoalSet | Sequence[str | Path], uids: pa.Array, cand: pa.Table, *,
               embeddings: Embeddings | str | Path | None = None, text_encoder: str | None = None,
-              frames: int = 32) -> "GoalContext":
+              frames: int = 32, model: dict | None = None) -> "GoalContext":
         """Relevance for the candidates ``uids`` (select's order).
 
         ``embeddings``: the store (object or path); None computes text embeddings of the
         candidates now (slow on large pools; noted in the report).
+        ``model``: the reference model to embed the goal items in its hidden-state space
+        (``{"path", "device", "batch_size", "trust_remote_code"}``); used when the store holds
+        ``model_emb`` from the same model (:func:`gdo.descriptors.profile.model_identity`) and goal
+        items carry media (the pool's states are conditioned on media); otherwise a note says
+        why the model space was skipped.
 
         Raises:
             GoalSetError: invalid goal set, or a store that lacks candidates of the pool.
@@ -128,6 +176,11 @@ class GoalContext:
                     spaces.append("visual")
                 else:
                     notes.append("visual relevance skipped (no decodable goal media or no pool media)")
+        mnote = _model_space(E, gs, model, idx if not identity else None, means, raw, rel)
+        if "model" in rel:
+            spaces.append("model")
+        elif mnote:
+            notes.append(mnote)
         relevance = R.combine(rel)
         return cls(goal_set=gs, relevance=relevance, per_space=rel, raw=raw, text_pool=text, text_goal=text_goal,
                    source=source, spaces=spaces, notes=notes, visual_goal_errors=vis_errs)

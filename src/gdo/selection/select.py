@@ -82,8 +82,9 @@ class SelectionResult:
     terms: dict = field(default_factory=dict)
 
     def scores_table(self):
-        """``scores.parquet``: uid, score, stratum, reason (why not picked; "" when picked), one row
-        per candidate in candidates order."""
+        """``scores.parquet``: uid, score, stratum, reason (why not picked; "" when picked), the score
+        terms, and with a goal set ``relevance`` and ``goal_rel_<space>`` per relevance space; one
+        row per candidate in candidates order."""
         import pyarrow as pa
 
         n = len(self.uids)
@@ -202,7 +203,7 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
            baseline_mult: float | None = None, allow_random_fill: bool = False, no_vds: bool = False,
            no_ppl: bool = False, no_sc: bool = False, no_vds_budget: bool = False, ingest_rejects: int | None = None,
            pool_files: Sequence[str] = (), k_clusters: int | None = None, goal_set=None,
-           embeddings=None) -> SelectionResult:
+           embeddings=None, goal_model: dict | None = None) -> SelectionResult:
     """Select the GDO subset and the Uni-Nx baseline (GDO_METHOD.md sections 4-5).
 
     Args:
@@ -223,6 +224,9 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
             (:mod:`gdo.selection.relevance`) and report.json gains a ``goal`` object.
         embeddings: the pool's embedding store (``embeddings.parquet`` or its folder, or an
             :class:`gdo.descriptors.embedding_store.Embeddings`); None computes text embeddings now.
+        goal_model: ``{"path", "device", "batch_size", "trust_remote_code"}`` of the model the pool
+            was profiled with: embeds goal items with media in its hidden-state space (the
+            ``model`` relevance space); None skips that space (noted when the store has it).
 
     Returns:
         :class:`SelectionResult`.
@@ -309,7 +313,7 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     if gs_src is not None:
         from gdo.selection.relevance import GoalContext
 
-        gctx = GoalContext.build(gs_src, uids_arr, cand, embeddings=embeddings, frames=g.frames)
+        gctx = GoalContext.build(gs_src, uids_arr, cand, embeddings=embeddings, frames=g.frames, model=goal_model)
         score = gctx.adjust_score(score, g.relevance_weight)
     # VDS share r for the budget (its own switch: --no-vds drops only the score term, issue 12 item 10)
     if no_vds_budget or D is None or not has_desc.any():
@@ -548,6 +552,10 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     for name in ("base_norm", "vds3p", "qp", "naturalness", "difficulty", "alignment"):
         terms[name] = np.empty(N)
         terms[name][rows_of] = getattr(sp, name)
+    if gctx is not None:  # goal relevance and its per-space values (issue 15 item 2), NaN = space absent
+        for name, vals in [("relevance", gctx.relevance)] + [(f"goal_rel_{k}", v) for k, v in gctx.per_space.items()]:
+            terms[name] = np.full(N, np.nan)
+            terms[name][rows_of] = vals
     return SelectionResult(gdo_idx=gdo_rows, gdo_stage=pstage.tolist(), baseline_idx=base_rows,
                            baseline_stage=b_stage.tolist(), score=full_score, report=report, uids=uids, timings=T,
                            stratum=full_stratum, reason=full_reason, terms=terms)

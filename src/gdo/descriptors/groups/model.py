@@ -13,6 +13,10 @@ MODEL_VERSION = 1
 MODEL_COLUMNS = ["loss_video", "loss_blind", "vds", "ppl", "sc", "tnc_judge", "model_error"]
 SCHEMA = pa.schema([("uid", pa.string())] + [(c, pa.string() if c == "model_error" else pa.float64())
                                               for c in MODEL_COLUMNS])
+#: The shard table also keeps the pooled hidden state (``model_emb``, issue 15): it goes to the
+#: embedding store (embeddings.parquet), not to descriptors.parquet. Shards from before it was
+#: added lack the column; their rows read as null (model space unavailable for them).
+SHARD_SCHEMA = SCHEMA.append(pa.field("model_emb", pa.list_(pa.float32())))
 
 
 def _keys(ctx, idx):
@@ -32,8 +36,34 @@ def _compute(state, sub: pa.Table) -> pa.Table:
                                     trust_remote_code=state["trust_remote_code"], progress=False,
                                     mode=state.get("mode", "default"))
     return pa.table({f.name: (res.column(f.name).cast(f.type) if f.name in res.column_names
-                              else pa.nulls(res.num_rows, f.type)) for f in SCHEMA}, schema=SCHEMA)
+                              else pa.nulls(res.num_rows, f.type)) for f in SHARD_SCHEMA}, schema=SHARD_SCHEMA)
 
+
+def model_embeddings(ctx):
+    """The pooled hidden states of the model stage in candidate order: (float32 (n, d), mask bool
+    (n,)), or None when the model stage did not run or stored none."""
+    import numpy as np
+
+    mt = ctx.stage_tables.get("model")
+    if mt is None or "model_emb" not in mt.column_names:
+        return None
+    col = mt.column("model_emb").combine_chunks()
+    valid = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), bool)
+    if not valid.any():
+        return None
+    flat = np.asarray(col.filter(pa.array(valid)).flatten().to_numpy(zero_copy_only=False), np.float32)
+    d = flat.size // int(valid.sum())
+    flat = flat.reshape(-1, d)
+    row_of = np.cumsum(valid) - 1  # shard-table row -> row of ``flat`` (where valid)
+    mi = {u: i for i, u in enumerate(mt.column("uid").to_pylist())}
+    emb = np.zeros((ctx.n, d), np.float32)
+    mask = np.zeros(ctx.n, bool)
+    for i, u in enumerate(ctx.uids):
+        r = mi.get(u)
+        if r is not None and valid[r]:
+            emb[i] = flat[row_of[r]]
+            mask[i] = True
+    return emb, mask
 
 register(Stage(
     name="model", unit="candidates", uses_model=True, enabled=lambda ctx: ctx.cfg.model is not None,
