@@ -70,7 +70,9 @@ def _run_batch(batch: dict, refs: dict) -> dict:
     import ray
 
     from gdo.engine.executor import execute_shard
+    from gdo.engine.local import init_worker
 
+    init_worker()  # single-threaded OpenCV / BLAS, as in the local engine's workers (no oversubscription)
     status, blobs, errors, secs = [], [], [], []
     for j in batch["j"]:
         st, value, sec = execute_shard(ray.get(refs[int(j)]))
