@@ -153,6 +153,10 @@ class RayExecutor:
         ctx = self.ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.execution_options.preserve_order = False
+        # Ray Data reserves part of the cluster's CPUs per operator by default; with one map
+        # operator per dataset that leaves workers idle between tasks (24 x 0.5 s sleeping shard
+        # tasks on 2 CPUs: 8.1-8.6 s with it, 6.3-6.4 s without; ideal 6.0; Ray 2.x)
+        ctx.op_resource_reservation_enabled = False
         for name in ("ray.data", "ray.data._internal.execution.streaming_executor",
                      "ray.data._internal.progress.logging_progress"):
             logging.getLogger(name).setLevel(logging.WARNING)
