@@ -173,7 +173,6 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 #: goal.goal_from_dict resolves a goal file's ``base`` preset through presets.get_preset (a lazy
 #: import), while presets builds Goal objects: one concept (a goal and its base) in two modules.
 KNOWN_CYCLES = [
-    ["gdo.selection.goal", "gdo.selection.presets"],  # to be removed: a goal file's base preset lookup
     # plugin registration, by design: each group module registers into the registry on import, and
     # registry() imports the built-in groups (lazily) so that every process, Ray workers included,
     # sees the same registrations (data-juicer's OPERATORS pattern).

@@ -250,7 +250,7 @@ class SelectConfig(_Frozen):
         if (self.preset is None) == (self.goal is None):
             raise ValueError("give exactly one of --preset and --goal")
         if self.goal is not None:
-            from gdo.selection.goal import load_goal
+            from gdo.selection.goalfile import load_goal
 
             load_goal(self.goal)  # GoalError (a ValueError) names the file and the key
         return self

@@ -95,7 +95,7 @@ def test_cli_select_goal_set_and_errors(tmp_path):
 
 
 def test_goal_file_goal_set_key_relative_to_file(tmp_path):
-    from gdo.selection.goal import load_goal
+    from gdo.selection.goalfile import load_goal
 
     (tmp_path / "sub").mkdir()
     f = tmp_path / "sub" / "goal.toml"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gdo.selection.budget import auto_budget, largest_remainder
-from gdo.selection.goal import goal_from_dict
+from gdo.selection.goalfile import goal_from_dict
 from gdo.selection.presets import get_preset
 
 OPEN = dict(min_count=0, max_count=10**9, min_ratio=0.0, max_ratio=1.0, effective_strata_mult=22,

@@ -14,7 +14,7 @@ from gdo.descriptors import relevance as R
 from gdo.descriptors.embedding_store import write_embeddings
 from gdo.descriptors.embeddings import hashing_text_embeddings, text_inputs
 from gdo.goalset import GoalSet
-from gdo.selection.goal import goal_from_dict
+from gdo.selection.goalfile import goal_from_dict
 from gdo.selection.presets import PRESETS
 from gdo.selection.select import select
 from _synthetic_pool import make_candidates, make_descriptors

@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gdo.cli import app
-from gdo.selection.goal import Goal, GoalError, goal_from_dict, load_goal
+from gdo.selection.goal import Goal, GoalError
+from gdo.selection.goalfile import goal_from_dict, load_goal
 from gdo.selection.presets import PRESETS, get_preset
 
 
@@ -103,7 +104,8 @@ def test_presets_cli_table_and_json():
 
 
 def test_goal_without_base_hints_at_base(tmp_path):
-    from gdo.selection.goal import GoalError, load_goal
+    from gdo.selection.goal import GoalError
+    from gdo.selection.goalfile import load_goal
 
     p = tmp_path / "g.toml"
     p.write_text("min_video_ratio = 0.4\n")
@@ -122,13 +124,13 @@ def test_quoted_number_in_goal_is_an_error():
 
 
 def test_goal_files_load_without_tomllib(tmp_path, monkeypatch):
-    """Python 3.10 has no tomllib: goal.py then reads TOML with tomli (issue 12 item 13). A private
-    copy of the module is loaded with ``tomllib`` hidden (the real module stays as it is)."""
+    """Python 3.10 has no tomllib: goalfile.py then reads TOML with tomli (issue 12 item 13). A
+    private copy of the module is loaded with ``tomllib`` hidden (the real module stays as it is)."""
     import importlib.util
     import sys
 
     pytest.importorskip("tomli")
-    import gdo.selection.goal as goal_mod
+    import gdo.selection.goalfile as goal_mod
 
     monkeypatch.setitem(sys.modules, "tomllib", None)  # `import tomllib` raises ModuleNotFoundError
     spec = importlib.util.spec_from_file_location("_goal_py310", goal_mod.__file__)

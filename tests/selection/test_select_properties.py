@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gdo.schema import CANDIDATE_SCHEMA
-from gdo.selection.goal import goal_from_dict
+from gdo.selection.goalfile import goal_from_dict
 from gdo.selection.select import select
 
 _Q = ["What is shown?", "What happens after the jump?", "Describe it.", "What color is the sky?\nA. blue\nB. red",

@@ -39,7 +39,8 @@ from gdo.schema import SHORT_VIDEO
 from gdo.selection.baseline import eligible_in_order, uniform_baseline
 from gdo.selection.budget import _F, auto_budget, largest_remainder
 from gdo.selection.descriptors_io import Descriptors, read_descriptors
-from gdo.selection.goal import Goal, load_goal
+from gdo.selection.goal import Goal
+from gdo.selection.goalfile import load_goal
 from gdo.selection.presets import get_preset
 from gdo.descriptors.fields import compute_fields
 from gdo.selection.score import candidate_scores, descriptor_terms
