@@ -175,3 +175,19 @@ def test_model_space_skipped_with_a_reason(profiled, real_data, tiny_model, tmp_
     res = select(cands, profiled / "descriptors.parquet", preset="target", budget=2, goal_set=[txt], embeddings=profiled,
                  goal_model={"path": str(tiny_model), "device": "cpu"})
     assert any("carry no media" in n for n in res.report["goal"]["notes"])
+
+
+def test_model_without_output_head_still_scores(real_data, tiny_model):
+    """A model exposing no output head gives its losses as before and no model embeddings."""
+    from gdo.models.hf import VLMScorer, compute_model_descriptors
+
+    sc = VLMScorer(tiny_model, device="cpu", batch_size=2, frames=4)
+    pool = _pool(real_data).slice(1, 2)
+    ref = compute_model_descriptors(pool, tiny_model, scorer=sc, descriptors=("vds",))
+    sc._head = None
+    t = compute_model_descriptors(pool, tiny_model, scorer=sc, descriptors=("vds",))
+    assert "model_emb" in ref.column_names and "model_emb" not in t.column_names
+    assert t.column("vds").to_pylist() == ref.column("vds").to_pylist()
+    assert sc.pooled is None
+    with pytest.raises(RuntimeError, match="no output head"):
+        sc.embed([{"question": "q", "answer": "a"}])

@@ -380,6 +380,10 @@ class VLMScorer:
         )
         self.errors: dict[int, str] = {}
         self.pooled: np.ndarray | None = None
+        head = self.model.get_output_embeddings()
+        #: the output head whose input (the final hidden states) is pooled; None: a model that
+        #: exposes none, so no model embeddings (the losses are unaffected)
+        self._head = head if head is not None and hasattr(head, "register_forward_pre_hook") else None
 
     # ------------------------------------------------------------------ config / templates
 
@@ -541,7 +545,7 @@ class VLMScorer:
         """
         items = [_as_item(x) for x in items]
         self.errors = {}
-        lv, self.pooled = self._losses(items, visual=True, pool=True)
+        lv, self.pooled = self._losses(items, visual=True, pool=self._head is not None)
         lb, _ = self._losses(items, visual=False)
         return lv, lb
 
@@ -560,7 +564,13 @@ class VLMScorer:
         Returns:
             float32 (n, H) with H the model's hidden size; NaN rows where an item failed
             (message in ``self.errors``).
+
+        Raises:
+            RuntimeError: the model exposes no output head (``get_output_embeddings()`` is None).
         """
+        if self._head is None:
+            raise RuntimeError(f"{self.model_path}: the model exposes no output head, so its hidden states "
+                               "cannot be pooled (no model relevance space)")
         items = [_as_item(x) for x in items]
         self.errors = {}
         _, pooled = self._losses(items, visual=True, pool=True)
@@ -593,7 +603,10 @@ class VLMScorer:
     @property
     def hidden_size(self) -> int:
         """Width H of the final hidden states (the output head's input features)."""
-        return int(self.model.get_output_embeddings().weight.shape[1])
+        w = getattr(self._head, "weight", None)
+        if w is None:
+            raise RuntimeError(f"{self.model_path}: no output head, hidden size unknown")
+        return int(w.shape[1])
 
     def _loss_texts(self, items: list[VLMItem], *, visual: bool) -> tuple[list[str], list[int]]:
         """Full chat texts (prompt + answer + end marker) and the answer token count of each."""
@@ -645,7 +658,7 @@ class VLMScorer:
         cap: dict[str, Any] = {}
         hook = None
         if pooled is not None:
-            hook = self.model.get_output_embeddings().register_forward_pre_hook(
+            hook = self._head.register_forward_pre_hook(
                 lambda _m, args: cap.__setitem__("h", args[0]))
         try:
             try:
@@ -1067,9 +1080,10 @@ def compute_model_descriptors(
             continue
         if do_loss:
             lv, lb = scorer.losses(items)
-            if hidden is None:
-                hidden = np.full((n, scorer.pooled.shape[1]), np.nan, np.float32)
-            hidden[ok] = scorer.pooled
+            if scorer.pooled is not None:
+                if hidden is None:
+                    hidden = np.full((n, scorer.pooled.shape[1]), np.nan, np.float32)
+                hidden[ok] = scorer.pooled
             for k, i in enumerate(ok):
                 out["loss_video"][i], out["loss_blind"][i] = lv[k], lb[k]
             for k, e in scorer.errors.items():

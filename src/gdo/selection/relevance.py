@@ -74,9 +74,12 @@ def _model_space(E: Embeddings | None, gs: GoalSet, model: dict | None, idx: np.
             for i, (q, a, m, k) in enumerate(zip(gs.questions, gs.answers, gs.media, gs.media_kind))]
     has_media = np.array([bool(m) for m in gs.media])
     use = [i for i in range(len(rows)) if has_media[i]]
-    gm, gmask_u, _ = embed_rows([rows[i] for i in use], model["path"], frames=int(E.meta.get("model_frames") or 8),
-                                device=model.get("device", "auto"), batch_size=int(model.get("batch_size", 8)),
-                                trust_remote_code=bool(model.get("trust_remote_code", False)))
+    try:
+        gm, gmask_u, _ = embed_rows([rows[i] for i in use], model["path"], frames=int(E.meta.get("model_frames") or 8),
+                                    device=model.get("device", "auto"), batch_size=int(model.get("batch_size", 8)),
+                                    trust_remote_code=bool(model.get("trust_remote_code", False)))
+    except RuntimeError as e:  # a model without an output head: no hidden states to pool
+        return f"model space skipped: {e}"
     goal = np.zeros((len(rows), gm.shape[1]), np.float32)
     gmask = np.zeros(len(rows), bool)
     goal[use], gmask[use] = gm, gmask_u
