@@ -48,8 +48,9 @@ def _frac(x: float) -> Fraction:
 def _model_space(E: Embeddings | None, gs: GoalSet, model: dict | None, idx: np.ndarray | None, means: dict,
                  raw: dict, rel: dict) -> str | None:
     """Fill ``raw["model"]`` / ``rel["model"]`` (the reference model's hidden-state space) and
-    return None, or return the note saying why the space is skipped (nothing filled; "" when there
-    is no model anywhere, so nothing to say)."""
+    return None (or a note naming goal items the model could not embed), or return the note
+    saying why the space is skipped (nothing filled; "" when there is no model anywhere, so
+    nothing to say)."""
     has = E is not None and E.model is not None and E.model_mask is not None and bool(E.model_mask.any())
     if not has:
         if model is not None:
@@ -75,7 +76,7 @@ def _model_space(E: Embeddings | None, gs: GoalSet, model: dict | None, idx: np.
     has_media = np.array([bool(m) for m in gs.media])
     use = [i for i in range(len(rows)) if has_media[i]]
     try:
-        gm, gmask_u, _ = embed_rows([rows[i] for i in use], model["path"], frames=int(E.meta.get("model_frames") or 8),
+        gm, gmask_u, errs = embed_rows([rows[i] for i in use], model["path"], frames=int(E.meta.get("model_frames") or 8),
                                     device=model.get("device", "auto"), batch_size=int(model.get("batch_size", 8)),
                                     trust_remote_code=bool(model.get("trust_remote_code", False)))
     except RuntimeError as e:  # a model without an output head: no hidden states to pool
@@ -88,6 +89,9 @@ def _model_space(E: Embeddings | None, gs: GoalSet, model: dict | None, idx: np.
     if not gmask.any() or goal.shape[1] != pm.shape[1]:
         return "model space skipped (no goal item could be embedded by the model)"
     raw["model"], rel["model"] = R.space_relevance(pm, goal, pmask, gmask, pool_mean=means.get("model"))
+    failed = [e for e in errs if e]
+    if failed:  # the space is used, without these items
+        return f"{len(failed)} goal item(s) could not be embedded by the model (first: {failed[0]})"
     return None
 
 
@@ -182,7 +186,7 @@ class GoalContext:
         mnote = _model_space(E, gs, model, idx if not identity else None, means, raw, rel)
         if "model" in rel:
             spaces.append("model")
-        elif mnote:
+        if mnote:
             notes.append(mnote)
         relevance = R.combine(rel)
         return cls(goal_set=gs, relevance=relevance, per_space=rel, raw=raw, text_pool=text, text_goal=text_goal,
