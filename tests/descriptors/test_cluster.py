@@ -132,3 +132,18 @@ def test_same_clusters_from_parquet_and_from_release_shards(tmp_path, mode):
     assert from_shards.info["cluster"]["k"] == info["k"] == cluster_k(600, mode)
     assert np.array_equal(a, b)
     assert 0 < a.min() <= a.max() <= 1.0
+
+
+def test_distinct_rows_counts_like_a_byte_comparison():
+    from gdo.descriptors.cluster import _distinct_rows
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((500, 40)).astype(np.float32)
+    x[250:] = x[:250]  # every row twice
+    x[0, 0] = np.nextafter(x[0, 0], np.float32(np.inf))  # one row differs in the last bit only
+    z = np.zeros((3, 40), np.float32)
+    z[1, 5] = -0.0
+    z[2, 5] = np.float32(-0.0)
+    got = _distinct_rows(np.concatenate([x, z]))
+    want = len({r.tobytes() for r in np.concatenate([x, z])})
+    assert got == want == 251 + 2
