@@ -117,6 +117,28 @@ def _standardise(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _standardise_into(b: np.ndarray, dst: np.ndarray) -> None:
+    """``dst[...] = _standardise(b)`` without a full copy of ``b`` when it is a C-contiguous float32
+    block free of NaN (the text and visual embeddings): the same mean/std over the same array and
+    the same element-wise steps, so the values are identical to :func:`_standardise`'s."""
+    x = np.asarray(b)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.dtype != np.float32 or not x.flags.c_contiguous or x.shape[0] == 0 or _has_nan(x):
+        dst[...] = _standardise(x)
+        return
+    mu = x.mean(axis=0, dtype=np.float64)
+    sd = x.std(axis=0, dtype=np.float64)
+    sd = np.where(sd > 1e-12, sd, 1.0)
+    dst[...] = x
+    dst -= mu.astype(np.float32)
+    dst /= sd.astype(np.float32)
+
+
+def _has_nan(x: np.ndarray, rows: int = 65536) -> bool:
+    return any(np.isnan(x[s:s + rows]).any() for s in range(0, x.shape[0], rows))
+
+
 def build_features(blocks: Sequence[np.ndarray | None], mode: str = "default") -> np.ndarray:
     """Concatenate standardised, block-scaled feature blocks (see module doc).
 
@@ -127,35 +149,35 @@ def build_features(blocks: Sequence[np.ndarray | None], mode: str = "default") -
         blocks: arrays of shape (N, d_b) or (N,); None entries are skipped. NaN = missing.
 
     Returns:
-        float32 (N, sum d_b) (memory: 4 bytes per value).
+        float32 (N, sum d_b) (memory: 4 bytes per value; built in place, so the peak is this
+        matrix plus at most one block that holds NaN or is not float32).
 
     Raises:
         ValueError: when blocks disagree on N or no block is given.
     """
-    parts = []
-    n = None
+    shaped = []
     for b in blocks:
         if b is None:
             continue
-        if mode == "paper":
-            z = np.asarray(b, dtype=np.float64)
-            z = np.nan_to_num(z[:, None] if z.ndim == 1 else z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
-            if n is None:
-                n = z.shape[0]
-            elif z.shape[0] != n:
-                raise ValueError(f"feature blocks have different row counts: {n} vs {z.shape[0]}")
-            parts.append(z)
-            continue
-        z = _standardise(b)
-        if n is None:
-            n = z.shape[0]
-        elif z.shape[0] != n:
-            raise ValueError(f"feature blocks have different row counts: {n} vs {z.shape[0]}")
-        z /= np.float32(math.sqrt(z.shape[1]))
-        parts.append(z)
-    if not parts:
+        a = np.asarray(b)
+        shaped.append(a[:, None] if a.ndim == 1 else a)
+    if not shaped:
         raise ValueError("build_features needs at least one feature block")
-    return np.concatenate(parts, axis=1)
+    n = shaped[0].shape[0]
+    for a in shaped[1:]:
+        if a.shape[0] != n:
+            raise ValueError(f"feature blocks have different row counts: {n} vs {a.shape[0]}")
+    out = np.empty((n, sum(a.shape[1] for a in shaped)), np.float32)
+    c = 0
+    for a in shaped:
+        dst = out[:, c:c + a.shape[1]]
+        c += a.shape[1]
+        if mode == "paper":
+            dst[...] = np.nan_to_num(np.asarray(a, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+            continue
+        _standardise_into(a, dst)
+        dst /= np.float32(math.sqrt(a.shape[1]))
+    return out
 
 
 def _distinct_rows(x: np.ndarray) -> int:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import abc
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -64,6 +65,9 @@ from gdo.descriptors.groups.text import TEXT_VERSION as _TEXT_VERSION  # noqa: E
 
 _REQUIRED = ("uid", "bucket", "question", "answer", "media_kind", "media", "video_key",
              "n_frames", "native_frames", "duration_s", "data_source", "pool_pos")
+#: Every candidate column profile reads (the rest of candidates.parquet -- raw media references,
+#: file/line provenance, probe details -- is not loaded: driver memory, issue 17).
+_USED = _REQUIRED + ("media_flags",)
 
 _FLOAT_COLS = {"amm", "frame_diversity", "tnc", "cluster_rep", "cluster_hard", "duration_s",
                "loss_video", "loss_blind", "vds", "ppl", "sc", "tnc_judge", "tnc_lexical", "tnc_text"}
@@ -182,7 +186,8 @@ def _as_candidates(paths_or_candidates, out_dir, media_root, fmt, frames, worker
         x = [x]
     x = list(x)
     if len(x) == 1 and Path(x[0]).name == "candidates.parquet":
-        return pq.read_table(x[0])
+        names = pq.ParquetFile(x[0]).schema_arrow.names
+        return pq.read_table(x[0], columns=[c for c in names if c in _USED])
     if not x:
         raise ValueError("profile needs at least one pool file or a candidates table")
     return load_or_ingest(x, out_dir, media_root=media_root, fmt=fmt, frames=frames, workers=workers,
@@ -204,13 +209,35 @@ def _check_candidates(t: pa.Table) -> pa.Table:
                 break
             seen.add(u)
         raise ValueError(f"candidates table has duplicate uid {dup!r}")
-    order = np.argsort(np.asarray(t.column("pool_pos").fill_null(-1).to_numpy(zero_copy_only=False)), kind="stable")
-    return t.take(pa.array(order))
+    t = t.select([c for c in t.column_names if c in _USED])
+    pos = np.asarray(t.column("pool_pos").fill_null(-1).to_numpy(zero_copy_only=False))
+    if pos.size and (np.diff(pos) >= 0).all():
+        return t  # already in pool order (ingest writes it so): no copy
+    return t.take(pa.array(np.argsort(pos, kind="stable")))
 
 
 
 
 # ----------------------------------------------------------------------------- context
+
+
+class MediaItems(abc.Sequence):
+    """The distinct media items of a pool, ``(media_key, media_kind, paths)`` each, in first-seen
+    (pool) order; an item's paths are read from the candidates' Arrow column when accessed, so the
+    driver never holds every item's path list at once."""
+
+    def __init__(self, ctx: "ProfileContext", rows: list[int]):
+        self._ctx = ctx
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        r = self._rows[i]
+        return (self._ctx.mkeys[r], self._ctx.kinds[r], self._ctx.media_of(r))
 
 
 class ProfileContext:
@@ -229,17 +256,21 @@ class ProfileContext:
         self.n = cands.num_rows
         self.uids = cands.column("uid").to_pylist()
         self.kinds = cands.column("media_kind").to_pylist()
-        self.medias = cands.column("media").to_pylist()
+        # media paths stay in Arrow (a frame list holds dozens of paths): read per row on demand
+        self._media = cands.column("media").combine_chunks() if self.n else pa.array([], pa.list_(pa.string()))
+        n_media = np.asarray(self._media.value_lengths().fill_null(0).to_numpy(zero_copy_only=False))
         self.vkeys = cands.column("video_key").to_pylist()
         self.questions = cands.column("question").to_pylist()
         self.answers = cands.column("answer").to_pylist()
         self.buckets = cands.column("bucket").to_pylist()
-        self.mkeys = [media_key_of(kd, m, v) for kd, m, v in zip(self.kinds, self.medias, self.vkeys)]
-        items: dict[str, tuple[str, str, list[str]]] = {}
-        for key, kd, m in zip(self.mkeys, self.kinds, self.medias):
-            if key is not None and key not in items:
-                items[key] = (key, kd, list(m))
-        self.item_list = list(items.values())  # distinct media items, first-seen (pool) order
+        self.mkeys = [None if not n_media[i] or kd in (None, "none")
+                      else (v if v and kd in ("video", "frames") else media_key_of(kd, self.media_of(i), v))
+                      for i, (kd, v) in enumerate(zip(self.kinds, self.vkeys))]
+        first: dict[str, int] = {}
+        for i, key in enumerate(self.mkeys):
+            if key is not None and key not in first:
+                first[key] = i
+        self.item_list = MediaItems(self, list(first.values()))  # distinct media items, first-seen order
         self.need_text = bool({"cluster", "embeddings"} & set(self.groups))
         self.model_id = model_identity(cfg.model) if cfg.model is not None else None
         self.model_frames = cfg.model_frames or cfg.frames
@@ -247,6 +278,10 @@ class ProfileContext:
         self.stage_tables: dict[str, pa.Table] = {}
         self.info: dict[str, Any] = {}
         self._cache: dict[str, Any] = {}
+
+    def media_of(self, i: int) -> list[str]:
+        """Media paths of candidate ``i`` (pool order); [] when it has none."""
+        return self._media[i].as_py() or []
 
     def _once(self, name, fn):
         if name not in self._cache:
@@ -413,7 +448,16 @@ class ProfileContext:
     @property
     def text_emb(self) -> np.ndarray | None:
         t = self.stage_tables.get("text")
-        return None if t is None else self._once("text_emb", lambda: list_to_np(t.column("text_emb"), 384))
+        if t is None:
+            return None
+
+        def make():
+            emb = list_to_np(t.column("text_emb"), 384)
+            # the matrix is the one copy kept: the stage table's list column is dropped (driver memory)
+            self.stage_tables["text"] = t.drop_columns(["text_emb"])
+            return emb
+
+        return self._once("text_emb", make)
 
     @property
     def visual_items(self) -> np.ndarray | None:

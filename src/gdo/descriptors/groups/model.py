@@ -20,8 +20,8 @@ SHARD_SCHEMA = SCHEMA.append(pa.field("model_emb", pa.list_(pa.float32())))
 
 
 def _keys(ctx, idx):
-    q, a, m = ctx.questions, ctx.answers, ctx.medias
-    return [ctx.uids[i] + "\x1f" + stable_hash(q[i] or "", a[i] or "", *(m[i] or [])) for i in idx]
+    q, a = ctx.questions, ctx.answers
+    return [ctx.uids[i] + "\x1f" + stable_hash(q[i] or "", a[i] or "", *ctx.media_of(i)) for i in idx]
 
 
 def _setup(args: dict):
