@@ -34,7 +34,7 @@ def _floor(x: Fraction | float) -> int:
     return math.floor(x)
 
 
-def largest_remainder(counts, total: int, mode: str = "default") -> np.ndarray:
+def largest_remainder(counts, total: int, mode: str = "default", priority=None) -> np.ndarray:
     """Split ``total`` units proportionally to ``counts`` (GDO_METHOD.md section 5, quotas).
 
     Each key gets ``floor(total*c/N)`` (N = sum of counts); the leftover units go one each to the
@@ -45,6 +45,9 @@ def largest_remainder(counts, total: int, mode: str = "default") -> np.ndarray:
     Args:
         counts: int array of shape (K,), non-negative.
         total: units to split (0 <= total <= N is not required, any non-negative int works).
+        priority: optional float array (K,), default mode only: equal fractional parts go to the
+            key with the higher priority first (goal sets: the stratum's best relevance), then to
+            the earlier key.
 
     Returns:
         int64 array of shape (K,) summing to ``total`` (0 everywhere if N == 0).
@@ -62,7 +65,10 @@ def largest_remainder(counts, total: int, mode: str = "default") -> np.ndarray:
         prod = c.astype(object) * int(total) if total * N >= 2**62 else c * int(total)
         base = np.asarray(prod // N, dtype=np.int64)
         rem = np.asarray(prod % N, dtype=np.int64)
-        order = np.lexsort((np.arange(c.size), -rem))
+        if priority is None:
+            order = np.lexsort((np.arange(c.size), -rem))
+        else:
+            order = np.lexsort((np.arange(c.size), -np.asarray(priority, dtype=np.float64), -rem))
     left = int(total - base.sum())
     out = base.copy()
     if left > 0:

@@ -345,8 +345,13 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     b_count = np.bincount(fl.codes["bucket"], minlength=len(b_labels)).astype(np.int64)
     b_quota = largest_remainder(b_count, n, mode)
     video_quota = int(sum(q for lab, q in zip(b_labels, b_quota) if lab == SHORT_VIDEO))
-    s_quota = largest_remainder(s_count if gctx is None else
-                                gctx.lean_quota_counts(s_count, strat, n, g.quota_lean).astype(np.int64), n, mode)
+    if gctx is None:
+        s_quota = largest_remainder(s_count, n, mode)
+    else:  # quotas lean toward relevant strata; ties go to the stratum with the most relevant candidate
+        best = np.full(S, -np.inf)
+        np.maximum.at(best, strat, gctx.relevance)
+        s_quota = largest_remainder(gctx.lean_quota_counts(s_count, strat, n, g.quota_lean).astype(np.int64), n, mode,
+                                    priority=best if mode == "default" else None)
     # ---- constraints
     is_video = fl.extra["is_video"]
     tset = set(g.temporal_set(mode))
