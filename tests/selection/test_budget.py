@@ -117,3 +117,14 @@ def test_largest_remainder_ties_and_modes():
             assert r.sum() == t
             q = t * c / c.sum()
             assert np.all(r >= np.floor(q)) and np.all(r <= np.floor(q) + 1)
+
+
+def test_largest_remainder_priority_breaks_ties_only():
+    from gdo.selection.budget import largest_remainder
+
+    # equal remainders: the unit goes to the highest priority, not the first key
+    assert largest_remainder([1, 1, 1], 1, priority=[0.2, 0.9, 0.5]).tolist() == [0, 1, 0]
+    assert largest_remainder([1, 1, 1], 2, priority=[0.2, 0.9, 0.5]).tolist() == [0, 1, 1]
+    # a larger remainder still wins over a higher priority
+    assert largest_remainder([3, 1, 1], 1, priority=[0.0, 1.0, 1.0]).tolist() == [1, 0, 0]
+    assert largest_remainder([1, 1, 1], 1).tolist() == [1, 0, 0]

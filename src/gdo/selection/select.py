@@ -347,11 +347,12 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     video_quota = int(sum(q for lab, q in zip(b_labels, b_quota) if lab == SHORT_VIDEO))
     if gctx is None:
         s_quota = largest_remainder(s_count, n, mode)
-    else:  # quotas lean toward relevant strata; ties go to the stratum with the most relevant candidate
+    else:  # quotas lean toward relevant strata; with quota_lean > 0, ties go to the stratum holding
+        # the most relevant candidate (quota_lean 0 keeps the preset's quotas exactly)
         best = np.full(S, -np.inf)
         np.maximum.at(best, strat, gctx.relevance)
         s_quota = largest_remainder(gctx.lean_quota_counts(s_count, strat, n, g.quota_lean).astype(np.int64), n, mode,
-                                    priority=best if mode == "default" else None)
+                                    priority=best if mode == "default" and g.quota_lean > 0 else None)
     # ---- constraints
     is_video = fl.extra["is_video"]
     tset = set(g.temporal_set(mode))
