@@ -156,7 +156,9 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str | None = No
     if pcfg.model is not None and not Path(pcfg.model).exists():
         raise FileNotFoundError(f"--model {pcfg.model}: no such folder (gdo never downloads weights; "
                                 "download the checkpoint first and pass its local folder)")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from gdo.utils.io import output_dir
+
+    output_dir(out_dir)
     timings: dict[str, float] = {}
 
     # 1. ingest

@@ -222,11 +222,11 @@ def select_stage(cands: Candidates, descriptors, out_dir: str | os.PathLike, cfg
 
     from gdo.pool.writer import write_row_sets
     from gdo.selection.select import select
-    from gdo.utils.io import atomic_open, dumps_json, write_json_atomic, write_parquet_atomic
+    from gdo.utils.io import atomic_open, dumps_json, output_dir, write_json_atomic, write_parquet_atomic
 
     t0 = time.perf_counter()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    output_dir(out)
     from gdo.selection.select import embedding_store_beside
 
     emb = cfg.embeddings if cfg.embeddings is not None else embedding_store_beside(descriptors)

@@ -52,6 +52,11 @@ def test_profile_stores_pooled_hidden_states(profiled, tiny_model):
     hidden = json.loads((tiny_model / "config.json").read_text())["text_config"]["hidden_size"]
     assert meta["model_dim"] == hidden and meta["model_id"] == model_identity(tiny_model)
     assert meta["model_frames"] == 4 and "answer tokens" in meta["model_pooling"]
+    # the model's fingerprint: the pooled state of gdo.models.hf.probe_item, as the scorer gives it
+    from gdo.models.hf import get_scorer, probe_item, project_hidden
+
+    sc = get_scorer(tiny_model, device="cpu", batch_size=1, frames=4)
+    np.testing.assert_allclose(meta["model_probe"], project_hidden(sc.embed([probe_item()]))[0], atol=1e-5)
     assert E.uids.to_pylist() == ["p::lion", "p::img1", "p::img2", "p::vid3", "p::txt"]
     assert E.model_mask.tolist() == [True, True, True, True, True]  # the text-only row has a state too
     assert np.allclose(np.linalg.norm(E.model, axis=1), 1.0, atol=2e-3)
@@ -169,7 +174,22 @@ def test_model_space_skipped_with_a_reason(profiled, real_data, tiny_model, tmp_
     res = select(cands, profiled / "descriptors.parquet", preset="target", budget=2, goal_set=goal, embeddings=profiled,
                  goal_model={"path": str(other), "device": "cpu"})
     assert "model" not in res.report["goal"]["spaces"]
-    assert any("is not the one the pool was profiled with" in n for n in res.report["goal"]["notes"])
+    assert any("does not behave like the one the pool was profiled with" in n for n in res.report["goal"]["notes"])
+    # the same weights in another folder under another name: the fingerprint matches, the space is used
+    import shutil
+
+    copy = tmp_path / "renamed_copy"
+    shutil.copytree(tiny_model, copy)
+    res = select(cands, profiled / "descriptors.parquet", preset="target", budget=2, goal_set=goal, embeddings=profiled,
+                 goal_model={"path": str(copy), "device": "cpu"})
+    assert "model" in res.report["goal"]["spaces"], res.report["goal"]["notes"]
+    from gdo.goalset import GoalSetError
+
+    empty = tmp_path / "empty_model"
+    empty.mkdir()
+    with pytest.raises(GoalSetError, match="not a model folder"):
+        select(cands, profiled / "descriptors.parquet", preset="target", budget=2, goal_set=goal, embeddings=profiled,
+               goal_model={"path": str(empty), "device": "cpu"})
     txt = tmp_path / "q.txt"
     txt.write_text("What does the lion do?\nWho is there?\nWhat happens?\nWhy?\nWhere is it?\n")
     res = select(cands, profiled / "descriptors.parquet", preset="target", budget=2, goal_set=[txt], embeddings=profiled,
@@ -191,3 +211,37 @@ def test_model_without_output_head_still_scores(real_data, tiny_model):
     assert sc.pooled is None
     with pytest.raises(RuntimeError, match="no output head"):
         sc.embed([{"question": "q", "answer": "a"}])
+
+
+def test_goal_items_with_bad_media_are_named(profiled, real_data, tiny_model, tmp_path):
+    """Unreadable goal media leave the item out of the visual / model space, named by file:line."""
+    from gdo.selection.select import select
+
+    rows = [{"question": "What does the lion do?", "answer": "It walks.", "video": str(real_data / LION)},
+            {"question": "What happens?", "answer": "Something.", "video": str(tmp_path / "missing.mp4")},
+            {"question": "Who is there?", "answer": "People.", "image": str(real_data / IMG)},
+            {"question": "Is it a photo?", "answer": "No.", "image": str(real_data / "manifest.json")},
+            {"question": "What is in the clip?", "answer": "A big cat.", "video": str(real_data / LION)}]
+    f = tmp_path / "bad.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = select(_pool(real_data), profiled / "descriptors.parquet", preset="target", budget=2, goal_set=[f],
+                 embeddings=profiled, goal_model={"path": str(tiny_model), "device": "cpu"})
+    g = res.report["goal"]
+    assert g["spaces"] == ["text", "visual", "model"]
+    vis = next(n for n in g["notes"] if "left out of the visual space" in n)
+    mod = next(n for n in g["notes"] if "could not be embedded by the model" in n)
+    for note in (vis, mod):
+        assert note.startswith("2 goal item(s)") and "bad.jsonl:2: " in note and "bad.jsonl:4: " in note
+    assert [e["origin"] for e in g["visual_goal_errors"]] == ["bad.jsonl:2", "bad.jsonl:4"]
+
+
+def test_out_that_is_a_file_is_a_clear_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from gdo.cli import app
+
+    f = tmp_path / "taken"
+    f.write_text("x")
+    pool = Path(__file__).resolve().parents[2] / "examples" / "demo_pool" / "llava_video.jsonl"
+    r = CliRunner().invoke(app, ["ingest", str(pool), "--out", str(f)])
+    assert r.exit_code == 2 and "a file of that name exists" in r.output and "Traceback" not in r.output

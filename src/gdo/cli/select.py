@@ -62,6 +62,11 @@ def register(app: typer.Typer) -> None:
                                     no_vds=no_vds, no_ppl=no_ppl, no_sc=no_sc, no_vds_budget=no_vds_budget,
                                     goal_set=goal_set or None, embeddings=embeddings, model=model,
                                     device=device, batch_size=batch_size, trust_remote_code=trust_remote_code)
+            if model is not None and not (Path(model) / "config.json").is_file():
+                raise ValueError(f"--model {model}: not a model folder (no config.json); gdo never downloads weights")
+            if model is not None and not cfg.goal_set and not _goal_has_set(cfg):
+                typer.echo("note: --model is used only with a goal set (--goal-set, or goal_set in the goal file); "
+                           "ignored", err=True)
             icfg = IngestConfig.make(media_root=media_root, fmt=format, workers=workers, probe_media=False,
                                      media_columns=False)
             t0 = time.perf_counter()
@@ -113,3 +118,12 @@ def register(app: typer.Typer) -> None:
         if strict and unmet:
             typer.echo(f"error: --strict: {len(unmet)} constraint(s) unmet", err=True)
             raise typer.Exit(3)
+
+
+def _goal_has_set(cfg) -> bool:
+    """Whether the goal file of ``cfg`` names a goal set (``goal_set`` key)."""
+    if cfg.goal is None:
+        return False
+    from gdo.selection.goalfile import load_goal
+
+    return bool(load_goal(cfg.goal).goal_set)

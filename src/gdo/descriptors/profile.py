@@ -53,7 +53,7 @@ from gdo.descriptors.registry import registry
 from gdo.engine.store import ShardStore, chunk
 from gdo.schema import DESCRIPTOR_COLUMNS
 from gdo.utils.hashing import config_hash, stable_hash
-from gdo.utils.io import write_json_atomic, write_parquet_atomic
+from gdo.utils.io import output_dir, write_json_atomic, write_parquet_atomic
 
 #: Columns added after DESCRIPTOR_COLUMNS.
 EXTRA_COLUMNS = ["bucket", "video_key", "media_key", "tnc_lexical", "tnc_text", "dup_size", "media_group",
@@ -556,7 +556,7 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
     cfg = config if config is not None else ProfileConfig(**options)
     timings: dict[str, float] = {}
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    output_dir(out)
     shard_root = out / ".gdo" / "shards"
     sizes = cfg.sizes
 
@@ -685,7 +685,7 @@ def _write_embeddings(out: Path, ctx: ProfileContext) -> None:
     if ctx.visual_items is not None:
         v_emb = ctx.cand_visual
         has_v = (ctx.cand_item >= 0) & (np.linalg.norm(v_emb, axis=1) > 0)
-    from gdo.descriptors.groups.model import model_embeddings
+    from gdo.descriptors.groups.model import model_embeddings, model_probe_of
 
     me = model_embeddings(ctx)
     m_emb, m_mask = me if me is not None else (None, None)
@@ -695,7 +695,8 @@ def _write_embeddings(out: Path, ctx: ProfileContext) -> None:
                            "visual_encoder": ctx.visual_encoder_id or "handcrafted",
                            "model_id": ctx.model_id if me is not None else None,
                            "model_frames": ctx.model_frames if me is not None else None,
-                           "model_pooling": MODEL_POOLING if me is not None else None})
+                           "model_pooling": MODEL_POOLING if me is not None else None,
+                           "model_probe": model_probe_of(ctx) if me is not None else None})
 
 
 def _merge_timings(path: Path, timings: dict) -> None:

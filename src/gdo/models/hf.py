@@ -940,6 +940,24 @@ def model_embedding_array(hidden: np.ndarray) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(flat, z.shape[1], mask=pa.array(bad) if bad.any() else None)
 
 
+def probe_item() -> VLMItem:
+    """A fixed input (a 56x56 colour gradient and a short question/answer) whose pooled state
+    fingerprints a model's behaviour: two folders holding the same weights give the same vector
+    wherever they live, different weights a different one (used to check that goal items are
+    embedded by the model the pool was profiled with)."""
+    y, x = np.mgrid[0:56, 0:56]
+    img = np.stack([x * 4, y * 4, (x + y) * 2], axis=-1).astype(np.uint8)
+    return VLMItem(question="What colours does this image show?", answer="A gradient.", images=(img,))
+
+
+def model_probe(scorer: VLMScorer) -> list[float] | None:
+    """:func:`project_hidden` of the scorer's pooled state of :func:`probe_item`; None when the
+    model exposes no output head."""
+    if scorer._head is None:
+        return None
+    return [float(v) for v in project_hidden(scorer.embed([probe_item()]))[0]]
+
+
 def embed_rows(rows: Sequence[dict], model_path: str | Path, *, frames: int = 8, device: str = "auto",
                batch_size: int = 8, seed: int = 42, trust_remote_code: bool = False, mode: str = "default"
                ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
@@ -958,8 +976,9 @@ def embed_rows(rows: Sequence[dict], model_path: str | Path, *, frames: int = 8,
         (float32 (n, min(H, MODEL_EMB_DIM)) L2-normalised, mask bool (n,), error text or None per
         row). Failed rows are zero with mask False.
     """
+    # the same arguments as compute_model_descriptors' scorer, so a process that profiled reuses it
     scorer = get_scorer(model_path, device=device, trust_remote_code=trust_remote_code, batch_size=batch_size,
-                        seed=seed, frames=frames, mode=mode)
+                        seed=seed, frames=frames, max_pixels=None, video_mode="auto", mode=mode)
     cache = FrameCache(max_bytes=256 << 20, readonly=False)
     items, ok, errs = [], [], [None] * len(rows)
     for i, r in enumerate(rows):
@@ -1031,7 +1050,8 @@ def compute_model_descriptors(
         pass (:meth:`VLMScorer.embed`) through :func:`project_hidden`, L2-normalised; null where
         the item failed. A candidate whose media cannot be read or whose model call failed
         has nulls in the affected columns and the error text in model_error (null when fine).
-        The schema metadata key ``gdo.model_stats`` holds this call's counters as JSON
+        The schema metadata key ``gdo.model_probe`` holds :func:`model_probe` (with ``model_emb``)
+        and ``gdo.model_stats`` this call's counters as JSON
         (loss batches, generate calls, judge questions / unique / cache hits / model calls,
         OOM retries, failed candidates).
 
@@ -1128,4 +1148,7 @@ def compute_model_descriptors(
         table = table.append_column("model_emb", model_embedding_array(hidden))
     stats = {k: scorer.stats[k] - stats0.get(k, 0) for k in scorer.stats}
     stats["failed"] = int(sum(1 for e in errors if e))
-    return table.replace_schema_metadata({"gdo.model_stats": json.dumps(stats, sort_keys=True)})
+    meta = {"gdo.model_stats": json.dumps(stats, sort_keys=True)}
+    if hidden is not None:
+        meta["gdo.model_probe"] = json.dumps(model_probe(scorer))
+    return table.replace_schema_metadata(meta)

@@ -51,7 +51,7 @@ import pyarrow.compute as pc
 
 from gdo.schema import CANDIDATE_SCHEMA, DEFAULT_FRAMES, IMAGE_QA, SHORT_VIDEO
 from gdo.utils.hashing import stable_hash
-from gdo.utils.io import atomic_open, write_json_atomic, write_parquet_atomic
+from gdo.utils.io import atomic_open, output_dir, write_json_atomic, write_parquet_atomic
 
 from . import formats as F
 from .formats.common import Row, RowReject
@@ -818,7 +818,7 @@ def _unique_uids(table: pa.Table) -> tuple[pa.Table, int]:
 def write_ingest(result: IngestResult, out_dir: str | Path) -> None:
     """Write ``candidates.parquet``, ``rejects.jsonl`` and ``ingest.json`` to ``out_dir`` atomically."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    output_dir(out)
     write_parquet_atomic(out / "candidates.parquet", result.candidates)
     with atomic_open(out / "rejects.jsonl", "wb") as f:
         for r in result.rejects:

@@ -36,6 +36,10 @@ from gdo.descriptors.embedding_store import Embeddings, EmbeddingStoreError, rea
 from gdo.goalset import GoalSet, GoalSetError, read_goal_set
 
 HIST_BINS = 20
+#: Least cosine between the model fingerprints (gdo.models.hf.model_probe) of the profiled model
+#: and the model given at selection: the same weights give 1 (0.99+ across dtypes / devices),
+#: another checkpoint far less.
+PROBE_MIN_COSINE = 0.99
 NEAR_SAMPLE = 20000
 REPORT_ITEMS = 50
 NEAREST_PICKS = 3
@@ -60,25 +64,41 @@ def _model_space(E: Embeddings | None, gs: GoalSet, model: dict | None, idx: np.
     if model is None:
         return (f"the pool has model embeddings ({E.meta.get('model_id')}) but no model was given at selection: "
                 "model space skipped (pass the profiled model with --model to use it)")
-    from gdo.descriptors.profile import model_identity
-
-    mid = model_identity(model["path"])
-    if mid != E.meta.get("model_id"):
-        return (f"the model given ({mid}) is not the one the pool was profiled with ({E.meta.get('model_id')}): "
-                "model space skipped")
+    if not (Path(model["path"]) / "config.json").is_file():
+        raise GoalSetError(f"--model {model['path']}: not a model folder (no config.json)")
     if not gs.has_media:
         return ("the goal items carry no media and the pool's model embeddings are conditioned on media: "
                 "model space skipped (the text space scores a question-only goal set)")
-    from gdo.models.hf import embed_rows
+    from gdo.models.hf import embed_rows, get_scorer, model_probe
 
+    kw = dict(device=model.get("device", "auto"), batch_size=int(model.get("batch_size", 8)),
+              trust_remote_code=bool(model.get("trust_remote_code", False)))
+    frames = int(E.meta.get("model_frames") or 8)
+    ref = E.meta.get("model_probe")
+    try:
+        if ref:  # same behaviour, wherever the folder lives: the fingerprint input's pooled state
+            got = model_probe(get_scorer(model["path"], seed=42, frames=frames, max_pixels=None, video_mode="auto",
+                                         mode="default", **kw))
+            cos = float(np.dot(got, ref)) if got is not None and len(got) == len(ref) else -1.0
+            if cos < PROBE_MIN_COSINE:
+                return (f"the model given ({model['path']}) does not behave like the one the pool was profiled with "
+                        f"({E.meta.get('model_id')}; fingerprint cosine {cos:.3f} < {PROBE_MIN_COSINE}): "
+                        "model space skipped")
+        else:  # a store from before fingerprints: compare folder identities
+            from gdo.descriptors.profile import model_identity
+
+            mid = model_identity(model["path"])
+            if mid != E.meta.get("model_id"):
+                return (f"the model given ({mid}) is not the one the pool was profiled with "
+                        f"({E.meta.get('model_id')}): model space skipped")
+    except RuntimeError as e:  # a model without an output head: no hidden states to pool
+        return f"model space skipped: {e}"
     rows = [{"uid": f"goal:{i}", "question": q, "answer": a, "media_kind": k if m else "none", "media": list(m)}
             for i, (q, a, m, k) in enumerate(zip(gs.questions, gs.answers, gs.media, gs.media_kind))]
     has_media = np.array([bool(m) for m in gs.media])
     use = [i for i in range(len(rows)) if has_media[i]]
     try:
-        gm, gmask_u, errs = embed_rows([rows[i] for i in use], model["path"], frames=int(E.meta.get("model_frames") or 8),
-                                    device=model.get("device", "auto"), batch_size=int(model.get("batch_size", 8)),
-                                    trust_remote_code=bool(model.get("trust_remote_code", False)))
+        gm, gmask_u, errs = embed_rows([rows[i] for i in use], model["path"], frames=frames, **kw)
     except RuntimeError as e:  # a model without an output head: no hidden states to pool
         return f"model space skipped: {e}"
     goal = np.zeros((len(rows), gm.shape[1]), np.float32)
@@ -89,10 +109,19 @@ def _model_space(E: Embeddings | None, gs: GoalSet, model: dict | None, idx: np.
     if not gmask.any() or goal.shape[1] != pm.shape[1]:
         return "model space skipped (no goal item could be embedded by the model)"
     raw["model"], rel["model"] = R.space_relevance(pm, goal, pmask, gmask, pool_mean=means.get("model"))
-    failed = [e for e in errs if e]
+    full_errs: list = [None] * len(rows)
+    for k, i in enumerate(use):
+        full_errs[i] = errs[k]
+    failed = _named_errors(gs, full_errs)
     if failed:  # the space is used, without these items
-        return f"{len(failed)} goal item(s) could not be embedded by the model (first: {failed[0]})"
+        return (f"{len(failed)} goal item(s) could not be embedded by the model: " + "; ".join(failed[:3])
+                + ("; ..." if len(failed) > 3 else ""))
     return None
+
+
+def _named_errors(gs: GoalSet, errs: Sequence) -> list[str]:
+    """``"file:line: error"`` for each goal item with an error (``errs`` per item, None = fine)."""
+    return [f"{gs.origin[i] if i < len(gs.origin) else f'item {i}'}: {e}" for i, e in enumerate(errs) if e]
 
 
 @dataclass
@@ -176,6 +205,10 @@ class GoalContext:
                              "with the handcrafted feature only, so visual relevance is skipped")
             else:
                 gv, gmask, vis_errs = R.embed_goal_media(gs.media, gs.media_kind)
+                bad = _named_errors(gs, vis_errs)
+                if bad:
+                    notes.append(f"{len(bad)} goal item(s) with unreadable media, left out of the visual space: "
+                                 + "; ".join(bad[:3]) + ("; ..." if len(bad) > 3 else ""))
                 pv = E.visual if idx is None or identity else E.visual[idx]
                 pm = E.visual_mask if idx is None or identity else E.visual_mask[idx]
                 if gmask.any() and pm.any() and gv.shape[1] == pv.shape[1]:
@@ -289,6 +322,7 @@ class GoalContext:
             "goal_items": items,
             "items_listed": len(items),
             "notes": self.notes,
-            "visual_goal_errors": [{"item": i, "error": e} for i, e in enumerate(self.visual_goal_errors) if e],
+            "visual_goal_errors": [{"item": i, "origin": self.goal_set.origin[i] if i < len(self.goal_set.origin) else None,
+                                    "error": e} for i, e in enumerate(self.visual_goal_errors) if e],
         }
         return out

@@ -73,3 +73,22 @@ def write_parquet_atomic(path: str | os.PathLike, table: Any, **kwargs: Any) -> 
     kwargs.setdefault("compression", "zstd")
     with atomic_open(path, "wb") as f:
         pq.write_table(table, f, **kwargs)
+
+
+def output_dir(path: str | os.PathLike) -> Path:
+    """Create the output folder ``path`` (and its parents) if needed and return it.
+
+    Raises:
+        ValueError: ``path`` (or a parent) exists and is not a folder, or cannot be created; the
+            message names it (an ``--out`` mistake, never a traceback).
+    """
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ValueError(f"output folder {p}: a file of that name exists (give --out a folder)") from None
+    except NotADirectoryError:
+        raise ValueError(f"output folder {p}: a parent of it is a file, not a folder") from None
+    except OSError as e:
+        raise ValueError(f"output folder {p}: cannot be created ({e.strerror or e})") from None
+    return p

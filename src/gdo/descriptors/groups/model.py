@@ -35,8 +35,21 @@ def _compute(state, sub: pa.Table) -> pa.Table:
                                     seed=state["seed"], frames=state["frames"],
                                     trust_remote_code=state["trust_remote_code"], progress=False,
                                     mode=state.get("mode", "default"))
-    return pa.table({f.name: (res.column(f.name).cast(f.type) if f.name in res.column_names
-                              else pa.nulls(res.num_rows, f.type)) for f in SHARD_SCHEMA}, schema=SHARD_SCHEMA)
+    out = pa.table({f.name: (res.column(f.name).cast(f.type) if f.name in res.column_names
+                             else pa.nulls(res.num_rows, f.type)) for f in SHARD_SCHEMA}, schema=SHARD_SCHEMA)
+    probe = (res.schema.metadata or {}).get(b"gdo.model_probe")
+    # the model's fingerprint (gdo.models.hf.probe_item) rides along as shard metadata
+    return out.replace_schema_metadata({"gdo.model_probe": probe}) if probe and probe != b"null" else out
+
+
+def model_probe_of(ctx) -> list[float] | None:
+    """The model fingerprint recorded by the model stage's shards (None: none recorded)."""
+    import json
+
+    mt = ctx.stage_tables.get("model")
+    meta = (mt.schema.metadata or {}) if mt is not None else {}
+    raw = meta.get(b"gdo.model_probe")
+    return json.loads(raw) if raw else None
 
 
 def model_embeddings(ctx):
