@@ -122,3 +122,16 @@ def test_table_input_with_release_names(pool):
     D = read_descriptors(d, candidates=c)
     assert D.form == "table" and D.table.column_names[0] == "uid"
     assert D.info["duplicate_uids"] == 0
+
+
+def test_candidates_file_given_as_descriptors_is_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gdo.selection.descriptors_io import DescriptorError, read_descriptors
+
+    p = tmp_path / "candidates.parquet"
+    pq.write_table(pa.table({"uid": ["a", "b"], "question": ["q", "r"], "n_frames": [8, None],
+                             "native_frames": [10, None]}), p)
+    with pytest.raises(DescriptorError, match="no descriptor column.*candidates.parquet"):
+        read_descriptors(p)

@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
                                  help="Resolve temporal_categories for this mode (paper: Temporal,Mixed; "
                                       "default: Temporal, judged)."),
     ) -> None:
-        """Show the four presets of the paper with every parameter."""
+        """Show the paper's four presets and target (goal sets) with every parameter."""
         from gdo.selection.presets import PRESET_PARAMS, preset_rows
         from gdo.utils.io import dumps_json
 

@@ -85,7 +85,9 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"pool {acc['candidates_in_pool']:,} candidates; budget n = {b['n']:,} ({b.get('mode')}); "
                    f"selected {acc['selected']:,}, baseline {acc['baseline_selected']:,}")
         if b["n"] == 0 and acc["candidates_in_pool"] > 0:
-            typer.echo("note: the auto budget is 0 (the pool is small for this goal's max_ratio); "
+            typer.echo("note: --budget 0: the subset and the baseline are empty (nothing to train on)"
+                       if b.get("mode") == "fixed" else
+                       "note: the auto budget is 0 (the pool is small for this goal's max_ratio); "
                        "pass --budget N to choose a size", err=True)
         typer.echo("stages: " + ", ".join(f"{k}={v}" for k, v in sorted(r["stages"]["gdo"].items())))
         for c in r["constraints"]:

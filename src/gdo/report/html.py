@@ -870,7 +870,10 @@ def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
             f"{_fmt(max_ratio)} x {int(n_pool_show):,}, i.e. {_fmt(cap)}. The presets are sized for pools of "
             "millions of candidates; on a pool this small use --budget N to choose the subset size.")
     if isinstance(target, (int, float)) and target == 0 and n_pool_show:
-        warnings.append("The budget is 0, so the subset is empty: the pool is too small for this preset's "
+        fixed = isinstance(rj.get("budget"), dict) and rj["budget"].get("mode") == "fixed"
+        warnings.append("The budget was fixed at 0 (--budget 0), so the subset and the baseline are empty: "
+                        "there is nothing to train on." if fixed else
+                        "The budget is 0, so the subset is empty: the pool is too small for this preset's "
                         "max_ratio. Re-run with --budget N (for example a third of the pool).")
     elif isinstance(target, (int, float)) and n_sub < target:
         warnings.append(f"The subset holds {n_sub:,} candidates, fewer than the budget {int(target):,} "

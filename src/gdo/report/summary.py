@@ -43,7 +43,9 @@ def run_summary(run_dir: str | Path, *, n_candidates: int | None = None, n_rejec
         how = "fixed by --budget" if b.get("mode") == "fixed" else "auto"
         lines.append(f"  budget     : {b['n']:,} ({how}; pool N = {b.get('N', '?'):,})")
         if b.get("n") == 0 and b.get("N"):
-            lines.append("    the auto budget is 0: the pool is too small for the preset's max_ratio; "
+            lines.append("    --budget 0: the subset and the baseline are empty (nothing to train on)"
+                         if b.get("mode") == "fixed" else
+                         "    the auto budget is 0: the pool is too small for the preset's max_ratio; "
                          "re-run with --budget N")
     lines.append(f"  subset     : {n_sub:,}  (subset.jsonl)")
     if isinstance(b, dict) and isinstance(b.get("n"), int) and 0 < n_sub < b["n"]:

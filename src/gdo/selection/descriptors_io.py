@@ -178,6 +178,11 @@ def _canonical(table: pa.Table, where: str) -> pa.Table:
                 col = pc.if_else(pc.less(col, 0.0), pa.scalar(None, pa.float64()), col)
             cols[canon] = col
     n = table.num_rows
+    if n and not (set(cols) - {"uid", "n_frames", "native_frames"}) and not feats:
+        # only a uid and frame counts: e.g. the pool's candidates.parquet given as descriptors
+        raise DescriptorError(f"{where}: no descriptor column (amm, tnc, vds, ppl, ... or their release names); "
+                              "is this the pool's candidates.parquet? --descriptors takes gdo profile's "
+                              "descriptors.parquet or the release's metrics")
     for c in CANON_FLOAT:
         if c not in cols:
             cols[c] = pa.nulls(n, pa.float64())
