@@ -520,7 +520,19 @@ def _stage_feeds(reg, stage_name: str, ctx) -> list[str]:
     out = [m.name for m in reg.media] if stage_name == "media" else []
     out += [d.name for d in reg.descriptors
             if stage_name in d.needs and d.name != "base" and (d.name in ctx.groups or d.enabled is not None)]
-    return out
+    return list(dict.fromkeys(out))  # a media descriptor and its group may share a name (motion)
+
+
+def _model_device(device: str) -> str:
+    """"gpu" or "cpu" for the model device option as resolved in this process (cost.json)."""
+    if device == "cpu":
+        return "cpu"
+    if device.startswith("cuda"):
+        return "gpu"
+    import sys
+
+    torch = sys.modules.get("torch")
+    return "gpu" if torch is not None and torch.cuda.is_available() else "cpu"
 
 
 def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileConfig | None = None,
@@ -598,8 +610,8 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
                                 "wall_s": round(timings[stage.name], 3), "task_s": round(res.task_seconds, 3),
                                 "task_s_per_unit": (round(res.task_seconds / (len(units) * res.computed / len(names)), 5)
                                                     if res.computed and units else None),
-                                "resource": ("gpu model actor" if stage.wants_gpu else "model actor")
-                                if stage.uses_model else "cpu task",
+                                "resource": (f"model actor ({_model_device(cfg.device)})" if stage.wants_gpu
+                                             else "model actor (cpu)") if stage.uses_model else "cpu task",
                                 "engine": getattr(ex, "name", type(ex).__name__),
                                 "feeds": _stage_feeds(reg, stage.name, ctx)}
             if res.failures:
