@@ -7,7 +7,8 @@ Qwen's special tokens, and ``initializer_range = 0.1`` in the text, vision and t
 (with the default 0.02 a model this narrow learns nothing visual beyond whole-frame colour).
 
 Pretraining teaches static perception, the answer format and gdo's TNC judge task (on question
-templates the pool never uses), never change over time: ``world.pretraining_sample``.
+templates the pool never uses, written case-folded as gdo's judge writes them), never change over
+time: ``world.pretraining_sample``.
 Training goes through ``gdo.models.hf.VLMScorer.answer_loss_tensor``, the same masked answer loss
 (and chat formatting) gdo's descriptors use, so the base model sees inputs exactly as gdo's
 scorer builds them.

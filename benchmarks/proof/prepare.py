@@ -32,8 +32,16 @@ def cpu_s() -> float:
 
 
 def gdo_cmd() -> list[str]:
-    exe = Path(sys.executable).with_name("gdo")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "gdo"]
+    """The gdo CLI of this checkout: ``python -m gdo`` with the repository's ``src`` first on the path
+    (see :func:`gdo_env`), so the benchmark measures the code it ships with, not an installed copy."""
+    return [sys.executable, "-m", "gdo"]
+
+
+def gdo_env() -> dict:
+    """Environment of the gdo subprocesses: one thread per op, this checkout's ``src`` first."""
+    src = str(HERE.parents[1] / "src")
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src + (os.pathsep + path if path else "")}
 
 
 def prepare(work: Path, *, pool_n: int, pool_seed: int, pretrain_steps: int, pretrain_batch: int,
@@ -61,9 +69,9 @@ def prepare(work: Path, *, pool_n: int, pool_seed: int, pretrain_steps: int, pre
     if not (prof / "descriptors.parquet").exists():
         cmd = gdo_cmd() + ["profile", str(pdir / "pool_images.jsonl"), str(pdir / "pool_videos.jsonl"),
                            "--model", str(base), "--text-encoder", "hashing", "--frames", str(4),
-                           "--batch-size", "16", "--device", "cpu", "--out", str(prof), "--no-progress"]
+                           "--batch-size", "16", "--workers", "2", "--device", "cpu", "--out", str(prof), "--no-progress"]
         log(" ".join(cmd))
-        subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        subprocess.run(cmd, check=True, env=gdo_env())
     t["profile"] = (time.perf_counter() - w0, cpu_s() - c0)
     return {"counts": counts, "timings": {k: {"wall_s": round(a, 1), "cpu_s": round(b, 1)} for k, (a, b) in t.items()}}
 
@@ -71,9 +79,9 @@ def prepare(work: Path, *, pool_n: int, pool_seed: int, pretrain_steps: int, pre
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("proof_work"))
-    ap.add_argument("--pool", type=int, default=10_000)
+    ap.add_argument("--pool", type=int, default=40_000)
     ap.add_argument("--pool-seed", type=int, default=0)
-    ap.add_argument("--pretrain-steps", type=int, default=600)
+    ap.add_argument("--pretrain-steps", type=int, default=1_000)
     ap.add_argument("--pretrain-batch", type=int, default=16)
     ap.add_argument("--pretrain-lr", type=float, default=1e-3)
     a = ap.parse_args()

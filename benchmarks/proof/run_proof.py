@@ -29,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from prepare import cpu_s, gdo_cmd, prepare  # noqa: E402
+from prepare import cpu_s, gdo_cmd, gdo_env, prepare  # noqa: E402
 
 
 def select(work: Path, out: Path, *, n: int, seed: int, mult: float) -> dict[str, list[str]]:
@@ -38,7 +38,7 @@ def select(work: Path, out: Path, *, n: int, seed: int, mult: float) -> dict[str
         cmd = gdo_cmd() + ["select", str(prof), "--descriptors", str(prof / "descriptors.parquet"),
                            "--goal", str(HERE / "goal_temporal.toml"), "--budget", str(n), "--seed", str(seed),
                            "--baseline-mult", str(mult), "--out", str(out)]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=gdo_env())
     sets: dict[str, list[str]] = {"gdo": [], "baseline": []}
     for line in open(out / "selection.jsonl"):
         r = json.loads(line)
@@ -123,8 +123,12 @@ def figure(results: list[dict], path: Path) -> None:
         if g["peak_match"]:
             ax.axvline(g["peak_match"], color="#d62728", ls="--", lw=0.8)
         ax.set_xscale("symlog", linthresh=max(1, r["n"] // 5))
-        red = f"{g['reduction']:.1f}x" if g["reduction"] else "no peak match"
-        ax.set_title(f"seed {r['seed']}: reduction {red}", fontsize=10)
+        ax.set_xlim(left=0)
+        if not g["uni10x_learned"]:
+            head = "Uni-10x never learned (no valid match)"
+        else:
+            head = f"reduction {g['reduction']:.1f}x" if g["reduction"] else "no peak match"
+        ax.set_title(f"seed {r['seed']}: {head}", fontsize=10)
         ax.set_xlabel("training samples seen")
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
@@ -140,13 +144,13 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("proof_work"))
     ap.add_argument("--results", type=Path, default=None, help="default WORK/results")
     ap.add_argument("--seeds", default="1,2,3")
-    ap.add_argument("--pool", type=int, default=10_000)
-    ap.add_argument("--n", type=int, default=800, help="GDO 1x size (Uni-10x: 10 n)")
-    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--pool", type=int, default=40_000)
+    ap.add_argument("--n", type=int, default=2_000, help="GDO 1x size (Uni-10x: 10 n)")
+    ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--eval", type=int, default=200, help="questions per evaluation benchmark")
     ap.add_argument("--margin-pp", type=float, default=10.0, help="gain over the base a baseline needs to count as learned")
-    ap.add_argument("--pretrain-steps", type=int, default=600)
+    ap.add_argument("--pretrain-steps", type=int, default=1_000)
     ap.add_argument("--summarize", action="store_true",
                     help="only rebuild summary.json/summary.png from RESULTS/results.jsonl (seeds run in parallel)")
     a = ap.parse_args()
@@ -203,6 +207,10 @@ def summarize(results: list[dict], res_dir: Path, a, start, w0, c0) -> None:
         "seed_wall_s": [r["wall_s"] for r in results], "seed_cpu_s": [r["cpu_s"] for r in results],
         "load_avg": os.getloadavg(), "cores": os.cpu_count(),
     }
+    old = res_dir / "summary.json"
+    if w0 is None and old.exists():  # --summarize: keep the timed run's wall/CPU/load figures
+        prev = json.loads(old.read_text())
+        summ.update({k: prev[k] for k in ("wall_s", "cpu_s", "load_avg") if prev.get(k) is not None})
     print(json.dumps(summ), flush=True)
     (res_dir / "summary.json").write_text(json.dumps(summ, indent=2) + "\n")
 

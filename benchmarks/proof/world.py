@@ -49,13 +49,20 @@ JUDGE_TEMPORAL = ("What happens after the shape moves?", "Which colour appears b
                   "What is the background first?", "What does the picture show finally?")
 JUDGE_STATIC = ("What colour is the square?", "Is the background dark?", "How many shapes are there?",
                 "What is the colour of the picture?", "Is there a shape in the picture?",
-                "Which colour fills the picture?", "What colour is the picture?", "Where is the shape?")
+                "Which colour fills the picture?", "What colour is the picture?", "Where is the shape?",
+                "Describe the picture.", "Describe the square.")
 
 
 def tag(rng: np.random.Generator) -> str:
-    """An irrelevant clip reference ("Clip 4 0 7 1 9 .") that makes question texts distinct, as the
-    texts of a real pool are (gdo deduplicates exact (question, answer) texts)."""
-    return "Clip " + " ".join(str(int(d)) for d in rng.integers(0, 10, 5)) + " . "
+    """A clip reference ("Clip 40719 . ") that makes question texts distinct, as the texts of a real
+    pool are (gdo deduplicates exact (question, answer) texts).
+
+    The number is one out-of-vocabulary word, so the tiny model's word-level tokenizer reads every
+    reference as the same three tokens (``Clip [UNK] .``): the texts differ for gdo, not for the model.
+    (Five separate random digit tokens between the frames and the question kept the tiny model from
+    learning the goal skill in 250 steps even on an all-goal training set; issue 16, second attempt.)
+    """
+    return f"Clip {int(rng.integers(0, 100_000)):05d} . "
 
 
 @dataclass
@@ -135,13 +142,22 @@ def make_goal(rng: np.random.Generator, *, which: str | None = None) -> Sample:
     return Sample(frames, tag(rng) + q, a, "goal", meta={"back": back, "first": c1, "final": c2, "which": which})
 
 
+def judge_question(question: str) -> str:
+    """The question as gdo's judge shows it to the model in default mode: case-folded, whitespace
+    runs collapsed (``gdo.models.hf.normalise_question``; restated here so the world imports nothing
+    from gdo)."""
+    return " ".join(question.casefold().split())
+
+
 def make_judge(rng: np.random.Generator, judge_prompt: str) -> Sample:
-    """A text-only judge example: gdo's judge prompt over a question not used in the pool."""
+    """A text-only judge example: gdo's judge prompt over a question not used in the pool, written
+    as gdo's judge writes it (:func:`judge_question`), so pretraining and profiling agree."""
     if rng.random() < 0.5:
         q, a = JUDGE_TEMPORAL[int(rng.integers(len(JUDGE_TEMPORAL)))], "Temporal"
     else:
         q, a = JUDGE_STATIC[int(rng.integers(len(JUDGE_STATIC)))], "Static"
-    return Sample(np.zeros((0, SIZE, SIZE, 3), np.uint8), judge_prompt.format(question=tag(rng) + q), a, "judge")
+    return Sample(np.zeros((0, SIZE, SIZE, 3), np.uint8), judge_prompt.format(question=judge_question(tag(rng) + q)),
+                  a, "judge")
 
 
 def add_noise(rng: np.random.Generator, s: Sample) -> Sample:
@@ -174,6 +190,7 @@ def vocabulary(extra_texts: list[str]) -> list[str]:
     words: set[str] = set()
     import re
 
-    for t in texts:
+    for t in texts:  # as written, and case-folded as gdo's judge writes questions
         words.update(re.findall(r"\w+|[^\w\s]+", t))
+        words.update(re.findall(r"\w+|[^\w\s]+", judge_question(t)))
     return sorted(words)

@@ -60,3 +60,18 @@ def test_pool_make_up(tmp_path):
     rows = [json.loads(x) for x in open(tmp_path / "pool_videos.jsonl")]
     assert all(len(r["images"]) == world.CLIP_FRAMES for r in rows)
     assert all((tmp_path / p).exists() for r in rows[:20] for p in r["images"])
+
+
+def test_clip_reference_is_one_word_outside_the_model_vocabulary():
+    """Question texts differ for gdo's exact-text dedup, but the tiny model's word-level tokenizer reads
+    every clip reference as the same tokens (``Clip [UNK] .``), and the judge sees the case-folded
+    question in words it knows."""
+    rng = np.random.default_rng(5)
+    tags = {world.tag(rng) for _ in range(200)}
+    assert len(tags) > 195
+    vocab = set(world.vocabulary([]))
+    for t in list(tags)[:20]:
+        words = t.split()
+        assert words[0] == "Clip" and words[2] == "." and words[1] not in vocab
+    q = world.make_goal(rng).question
+    assert all(w in vocab for w in world.judge_question(q).replace("?", " ?").split()[2:])

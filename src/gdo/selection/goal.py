@@ -25,6 +25,7 @@ from typing import Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 TEMPORAL_CATEGORY_VALUES = ("Temporal", "Mixed", "Static")
+TEMPORAL_RANK_VALUES = ("score", "vds_quantile")
 
 
 class GoalError(ValueError):
@@ -75,12 +76,17 @@ class Goal(BaseModel):
     relevance_weight: float = Field(default=0.5, ge=0.0, le=1.0)
     quota_lean: float = Field(default=0.5, ge=0.0, le=1.0)
     goal_budget_per_item: float = Field(default=10.0, gt=0.0)
+    # order of the temporal-minimum fill steps (default mode only; docs/METHOD.md section 5):
+    # "score" (the release: candidate score, best first) or "vds_quantile" (each temporal stratum's
+    # candidates by their VDS quantile within the stratum; see gdo.selection.select.vds_quantile_order)
+    temporal_rank: str = "score"
 
     @field_validator("*", mode="before")
     @classmethod
     def _numbers_are_not_strings(cls, v, info):
         # a quoted "0.5" in a goal file is a mistake worth naming, not something to coerce silently
-        if isinstance(v, str) and info.field_name not in ("name", "description", "temporal_categories", "goal_set"):
+        if isinstance(v, str) and info.field_name not in ("name", "description", "temporal_categories", "goal_set",
+                                                                 "temporal_rank"):
             raise ValueError(f"must be a number, not the string {v!r}")
         return v
 
@@ -90,6 +96,8 @@ class Goal(BaseModel):
                        ("min_video_ratio", "max_video_ratio")):
             if getattr(self, lo) > getattr(self, hi):
                 raise ValueError(f"{lo} ({getattr(self, lo)}) is above {hi} ({getattr(self, hi)})")
+        if self.temporal_rank not in TEMPORAL_RANK_VALUES:
+            raise ValueError(f"temporal_rank must be one of {list(TEMPORAL_RANK_VALUES)}, not {self.temporal_rank!r}")
         if self.temporal_categories is not None:
             bad = [c for c in self.temporal_categories if c not in TEMPORAL_CATEGORY_VALUES]
             if bad:

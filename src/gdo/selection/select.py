@@ -199,6 +199,48 @@ class _Filler:
         return got
 
 
+def vds_quantile_order(idx: np.ndarray, vds: np.ndarray, strat: np.ndarray, gorder_rank: np.ndarray) -> np.ndarray:
+    """Order candidates ``idx`` by the quantile of their VDS *within their own stratum* (best first).
+
+    The temporal-minimum rule of ``temporal_rank = "vds_quantile"`` (docs/METHOD.md section 5). A
+    candidate's quantile is ``r / m``: r = its 0-based rank by descending VDS among the ``m``
+    candidates of ``idx`` in its stratum that have a VDS, ties broken by ``gorder_rank``. Visiting by
+    ascending quantile takes the top share of every stratum before the next share of any, so a
+    stratum whose VDS is low in absolute terms (a reference model that prefers a single-frame shortcut
+    answers multi-frame questions with a high loss, clean or not) still contributes its cleanest
+    candidates first, instead of losing them to a threshold or z-score taken over the whole pool.
+    Candidates without a VDS (NaN) come after every candidate with one, in ``gorder_rank`` order.
+
+    Args:
+        idx: int64 (k,) candidate indices to order.
+        vds: float64 (N,) VDS per candidate (loss_blind - loss_video, nats/token; NaN = missing).
+        strat: int64 (N,) stratum code per candidate.
+        gorder_rank: int64 (N,) position of each candidate in the score order (0 = best score),
+            the tie-break.
+
+    Returns:
+        int64 (k,): ``idx`` reordered.
+    """
+    idx = np.asarray(idx, dtype=np.int64)
+    if idx.size == 0:
+        return idx
+    v = vds[idx]
+    has = ~np.isnan(v)
+    s = strat[idx]
+    g = gorder_rank[idx]
+    q = np.full(idx.size, np.inf)
+    hi = np.flatnonzero(has)
+    if hi.size:
+        # by stratum, then descending VDS, then score order
+        o = hi[np.lexsort((g[hi], -v[hi], s[hi]))]
+        so = s[o]
+        start = np.r_[0, np.flatnonzero(so[1:] != so[:-1]) + 1]
+        size = np.diff(np.r_[start, so.size])
+        rank = np.arange(so.size) - np.repeat(start, size)
+        q[o] = rank / np.repeat(size, size)
+    return idx[np.lexsort((g, q))]
+
+
 def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Path | None, goal: Goal | str | Path | None = None,
            *, preset: str | None = None, mode: str = "default", seed: int = 42, budget: int | str = "auto",
            baseline_mult: float | None = None, allow_random_fill: bool = False, no_vds: bool = False,
@@ -245,6 +287,9 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
         if budget < 0:
             raise SelectionError(f"budget must be non-negative, got {budget}")
     g, goal_source = _resolve_goal(goal, preset)
+    if mode == "paper" and g.temporal_rank != "score":
+        raise SelectionError(f"temporal_rank={g.temporal_rank!r} is a default-mode rule; paper mode orders the "
+                             "temporal minimum by score, as the release does")
     mult = float(baseline_mult if baseline_mult is not None else g.baseline_mult)
     T: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -457,10 +502,17 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
                 strat.tolist(), max_video, g.max_qa_per_video)
     kept_order = gorder[kept[gorder]]
     kept_list = kept_order.tolist()
-    # (1) temporal-video minimum
-    F.run(kept_order[temporal[kept_order]].tolist(), "temporal_min", lambda: F.n_temporal >= min_temporal)
+    # (1) temporal-video minimum (order: score, or each stratum's VDS quantile; goal.temporal_rank)
+    t_kept = kept_order[temporal[kept_order]]
+    t_rest = gorder[temporal[gorder] & ~kept[gorder]]
+    if g.temporal_rank == "vds_quantile":
+        grank = np.empty(N, dtype=np.int64)
+        grank[gorder] = np.arange(N)
+        t_kept = vds_quantile_order(t_kept, desc_cols["vds"], strat, grank)
+        t_rest = vds_quantile_order(t_rest, desc_cols["vds"], strat, grank)
+    F.run(t_kept.tolist(), "temporal_min", lambda: F.n_temporal >= min_temporal)
     if not paper:
-        F.run(gorder[temporal[gorder] & ~kept[gorder]].tolist(), "temporal_min_pool", lambda: F.n_temporal >= min_temporal)
+        F.run(t_rest.tolist(), "temporal_min_pool", lambda: F.n_temporal >= min_temporal)
     # (2) video minimum
     F.run(kept_order[is_video[kept_order]].tolist(), "video_min", lambda: F.n_video >= min_video)
     if not paper:
