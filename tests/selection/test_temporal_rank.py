@@ -8,7 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from gdo.selection.goal import GoalError, goal_from_dict
+from gdo.selection.goal import GoalError
+from gdo.selection.goalfile import goal_from_dict
 from gdo.selection.select import SelectionError, select, vds_quantile_order
 
 
