@@ -4,14 +4,14 @@ workers on a local Ray sized to them), one JSON line per run, then the Ray 2-vs-
 
 The pool: one candidate per video file under ../shared/data/real (up to ``--videos``), profiled
 with ``descriptors=["motion", "dedup"]`` (the media stage only: decode once, motion, visual
-feature, hashes), one media item per shard. Throughput = media items / wall seconds of the media
+feature, hashes), ``--shard`` media items per shard (default 1; gdo's default is 32). Throughput = media items / wall seconds of the media
 stage (``cost.json``). For Ray, Ray is started before the run and its worker processes are
 warmed by profiling two other clips first (a cold start of a Ray worker -- process, imports --
 takes 10-20 s on a loaded 2-core machine; it is printed as ``ray_warmup_s``), so the figure is
 the steady-state throughput. Each measured run writes into a fresh folder: nothing is reused. Checks every run's descriptors.parquet is
 byte-identical to the first.
 
-    PYTHONPATH=src python benchmarks/bench_ray_media.py [--videos 24] [--real ../shared/data/real]
+    PYTHONPATH=src python benchmarks/bench_ray_media.py [--videos 24] [--shard 4] [--real ../shared/data/real]
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=24)
     ap.add_argument("--real", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "real")
     ap.add_argument("--runs", default="local:1,local:2,ray:1,ray:2")
+    ap.add_argument("--shard", type=int, default=1,
+                    help="media items per shard (gdo's default is 32; 1 maximises per-task overhead)")
     a = ap.parse_args()
     from gdo.descriptors.profile import profile
 
@@ -70,12 +72,12 @@ def main() -> None:
             if engine == "ray":
                 t0 = time.perf_counter()
                 profile(_pool(a.real, a.videos + 2).slice(a.videos), Path(tmp) / f"warm_{w}",
-                        descriptors=["motion", "dedup"], engine="ray", workers=w, shard_sizes={"media": 1})
+                        descriptors=["motion", "dedup"], engine="ray", workers=w, shard_sizes={"media": a.shard})
                 warm = round(time.perf_counter() - t0, 2)
             out = Path(tmp) / spec.replace(":", "_")
             t0 = time.perf_counter()
             profile(cands, out, descriptors=["motion", "dedup"], engine=engine, workers=w,
-                    shard_sizes={"media": 1})
+                    shard_sizes={"media": a.shard})
             total = time.perf_counter() - t0
             if engine == "ray":
                 ray.shutdown()
@@ -84,7 +86,7 @@ def main() -> None:
             ref = ref or data
             rate = cost["units"] / cost["wall_s"]
             results[spec] = rate
-            print(json.dumps({"engine": engine, "workers": w, "media_items": cost["units"],
+            print(json.dumps({"engine": engine, "workers": w, "media_items": cost["units"], "shard": a.shard,
                               "media_wall_s": cost["wall_s"], "items_per_s": round(rate, 3),
                               "task_s_per_item": cost["task_s_per_unit"], "total_s": round(total, 2), "ray_warmup_s": warm,
                               "identical_to_first": data == ref, "cpus": os.cpu_count(),
