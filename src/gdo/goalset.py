@@ -178,7 +178,11 @@ def read_goal_set(paths: Sequence[str | Path], *, media_root: str | None = None)
         if t.num_rows == 0:
             rej = res.rejects
             first = (rej[0] if isinstance(rej, list) and rej else None)
-            detail = f" (first reject: {first})" if first else ""
+            if isinstance(first, dict):  # e.g. "line 3: missing_question: ..." or the file-level reason
+                where = f"line {first['line']}: " if first.get("line") else ""
+                first = f"{where}{first.get('reason')}: {first.get('detail') or ''}".rstrip(": ")
+            detail = (f" (first reject: {first}; goal sets are .txt question lists, JSON/JSONL rows with "
+                      "`question`, or any pool format)") if first else ""
             raise GoalSetError(f"{p}: no usable (question, answer) pair in this goal-set file{detail}")
         for q, a, m, k, ln in zip(t["question"].to_pylist(), t["answer"].to_pylist(), t["media"].to_pylist(),
                                   t["media_kind"].to_pylist(), t["line"].to_pylist()):

@@ -195,3 +195,19 @@ def test_goal_selection_deterministic(tmp_path):
     a = select(c, d, preset="target", budget=150, goal_set=gs, embeddings=store)
     b = select(c, d, preset="target", budget=150, goal_set=gs, embeddings=store)
     assert a.gdo_uids() == b.gdo_uids() and a.report == b.report
+
+
+def test_goal_set_repeats_and_pool_overlap_are_noted(tmp_path):
+    c, d, store = _cands_with_store(tmp_path, 800)
+    q, a = c["question"].to_pylist(), c["answer"].to_pylist()
+    # items 0-1: pool candidates verbatim (question and answer); 2: a pool question with another
+    # answer (not a leak); 3-5: new questions, 5 repeats 4
+    qs = [q[3], q[10], q[20], "Which colour is the car at the end?", "What happens first?", "What happens first?"]
+    ans = [a[3], a[10], a[20] + " (other)", "Red.", "It starts.", "It starts."]
+    gs = GoalSet(questions=qs, answers=ans, media=[[]] * 6, media_kind=["none"] * 6,
+                 origin=[f"g.jsonl:{i + 1}" for i in range(6)], sources=["g.jsonl"])
+    notes = select(c, d, preset="target", budget=100, goal_set=gs, embeddings=store).report["goal"]["notes"]
+    leak = [n for n in notes if "also pool candidates" in n]
+    rep = [n for n in notes if "repeat an earlier one" in n]
+    assert len(leak) == 1 and leak[0].startswith("2 goal item(s)") and "g.jsonl:1, g.jsonl:2" in leak[0]
+    assert len(rep) == 1 and rep[0].startswith("1 goal item(s)") and "g.jsonl:5 = g.jsonl:6" in rep[0]

@@ -119,6 +119,34 @@ def _model_space(E: Embeddings | None, gs: GoalSet, model: dict | None, idx: np.
     return None
 
 
+def _goal_set_warnings(gs: GoalSet, cand: pa.Table) -> list[str]:
+    """Notes on the goal set itself: repeated items (they weigh twice in the goal direction) and
+    items that are also pool candidates (same question and answer: the evaluation set may leak
+    into the training subset). Vectorised lookups, so a 1M pool costs milliseconds."""
+    out = []
+    pairs = list(zip(gs.questions, gs.answers))
+    seen: dict = {}
+    for i, qa in enumerate(pairs):
+        seen.setdefault(qa, []).append(i)
+    rep = [v for v in seen.values() if len(v) > 1]
+    if rep:
+        ex = ", ".join(f"{gs.origin[v[0]]} = {gs.origin[v[1]]}" for v in rep[:3] if len(gs.origin) > v[1])
+        out.append(f"{sum(len(v) - 1 for v in rep)} goal item(s) repeat an earlier one (same question and answer; "
+                   f"each copy weighs again in the goal direction){': ' + ex if ex else ''}")
+    if "question" in cand.column_names and "answer" in cand.column_names and len(cand):
+        def keys(q, a):
+            return pc.binary_join_element_wise(pc.fill_null(q, ""), pc.fill_null(a, ""), "\x1f")
+
+        pool_keys = keys(cand["question"].combine_chunks(), cand["answer"].combine_chunks())
+        goal_keys = keys(pa.array(gs.questions, pa.string()), pa.array(gs.answers, pa.string()))
+        hit = [i for i, x in enumerate(pc.is_in(goal_keys, value_set=pool_keys).to_pylist()) if x]
+        if hit:
+            ex = ", ".join(gs.origin[i] for i in hit[:3] if i < len(gs.origin))
+            out.append(f"{len(hit)} goal item(s) are also pool candidates (same question and answer): the "
+                       f"evaluation set may leak into the subset{': ' + ex if ex else ''}")
+    return out
+
+
 def _named_errors(gs: GoalSet, errs: Sequence) -> list[str]:
     """``"file:line: error"`` for each goal item with an error (``errs`` per item, None = fine)."""
     return [f"{gs.origin[i] if i < len(gs.origin) else f'item {i}'}: {e}" for i, e in enumerate(errs) if e]
@@ -189,6 +217,7 @@ class GoalContext:
                          "(run `gdo profile` once to store them)")
             idx = None
             identity = False
+        notes.extend(_goal_set_warnings(gs, cand))
         text_goal = R.embed_goal_texts(gs.texts(), encoder=enc)
         raw: dict[str, np.ndarray] = {}
         rel: dict[str, np.ndarray] = {}
