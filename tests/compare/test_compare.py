@@ -232,3 +232,12 @@ def test_cli_compare(tmp_path):
     assert re.search(r"mvbench\s+63\.77\s+62\.27\s+\+1\.70\s+35,400\s+14\.5x\s+ok", r.output)
     bad = CliRunner().invoke(app, ["compare", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o")])
     assert bad.exit_code == 2 and "curves CSV not found" in bad.output
+
+
+def test_compare_json_floats_have_no_subtraction_noise():
+    from gdo.compare import _rounded
+
+    assert 0.9 - 0.2 == 0.7000000000000001
+    r = _rounded({"delta": 0.9 - 0.2, "peak": [57.99999999999999, None, float("nan")], "n": 3, "s": "x"})
+    assert r["delta"] == 0.7 and r["peak"][0] == 58.0 and r["peak"][1] is None and r["peak"][2] != r["peak"][2]
+    assert r["n"] == 3 and r["s"] == "x" and _rounded(512_000 / 35_400) == pytest.approx(512_000 / 35_400, rel=1e-12)

@@ -120,9 +120,12 @@ def run_compare(out_dir: str | Path, *, csv: str | Path | None = None, gdo: str 
             warnings.append(f"run {run!r} has no results for: {', '.join(missing)} (left out)")
     result["inputs"] = inputs
     result["warnings"] = warnings
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "compare.json", result)
+    from gdo.utils.io import output_dir
+
+    out = output_dir(out_dir)
+    # 12 significant digits: 0.7 rather than 0.7000000000000028 (differences of floating-point
+    # subtraction), far below any accuracy or sample count anyone reads
+    write_json_atomic(out / "compare.json", _rounded(result))
     if html:
         from gdo.compare.html import render_compare_html
 
@@ -132,3 +135,14 @@ def run_compare(out_dir: str | Path, *, csv: str | Path | None = None, gdo: str 
 
 __all__ = ["CompareError", "Curve", "DEFAULT_MARGIN_PP", "compare_benchmark", "compare_curves", "curves_from_rows",
            "peak_match", "read_curves_csv", "read_lmms_eval", "run_compare", "to_percent"]
+
+
+def _rounded(x, digits: int = 12):
+    """``x`` with every float rounded to ``digits`` significant digits (dicts and lists walked)."""
+    if isinstance(x, float):
+        return float(f"{x:.{digits}g}") if x == x and abs(x) != float("inf") else x
+    if isinstance(x, dict):
+        return {k: _rounded(v, digits) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_rounded(v, digits) for v in x]
+    return x
