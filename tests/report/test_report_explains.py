@@ -149,6 +149,11 @@ def test_demo_banner_names_what_weakens_it(demo):
     assert "Judge answers all unclear" in banner
     assert "The model looks untrained" in banner and "ln(512)" in banner
     assert "GDO_METHOD" not in html and "docs/METHOD.md" in html
+    # the terminal summary of gdo run repeats the same warnings (titles in the same order)
+    from gdo.report.summary import run_summary
+
+    said = [line.split(": ", 2)[1] for line in run_summary(demo).splitlines() if line.startswith("  warning: ")]
+    assert said[:3] == ["Baseline capped to the pool", "Judge answers all unclear", "The model looks untrained"]
 
 
 # ---------------------------------------------------------------- units

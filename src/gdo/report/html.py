@@ -523,6 +523,29 @@ def _vocab_size(run: Path, model_id: Any) -> int | None:
     return None
 
 
+def warning_inputs(run: Path, descriptors_path: Path | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    """The descriptor columns and descriptors.meta.json that :func:`run_warnings` reads, from a run
+    folder (``descriptors.parquet`` there, or ``descriptors_path``); empty when absent."""
+    import pyarrow.parquet as pq
+
+    d = Path(descriptors_path) if descriptors_path else Path(run) / "descriptors.parquet"
+    cols: dict[str, np.ndarray] = {}
+    meta: dict = {}
+    if d.is_file():
+        names = pq.ParquetFile(d).schema_arrow.names
+        want = [c for c in ("tnc_judge", "loss_video") if c in names]
+        if want:
+            t = pq.read_table(d, columns=want)
+            cols = {c: np.asarray(t[c].to_numpy(zero_copy_only=False), dtype=np.float64) for c in want}
+        m = d.with_name("descriptors.meta.json")
+        if m.is_file():
+            try:
+                meta = json.loads(m.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:
+                meta = {}
+    return cols, meta
+
+
 def run_warnings(rj: dict[str, Any], *, columns: dict[str, np.ndarray] | None = None,
                  meta: dict[str, Any] | None = None, run: Path | None = None) -> list[dict[str, str]]:
     """What weakens a run, as ``[{"title", "text"}]``, most serious first.

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gdo.report.html import _constraint_status, _constraint_table, _first, run_warnings
+from gdo.report.html import _constraint_status, _constraint_table, _first, run_warnings, warning_inputs
 
 
 def run_summary(run_dir: str | Path, *, n_candidates: int | None = None, n_rejects: int | None = None,
@@ -60,7 +60,8 @@ def run_summary(run_dir: str | Path, *, n_candidates: int | None = None, n_rejec
                 lines.append(f"    unmet: {name}: required {c.get('kind', '')} {c.get('required')}, "
                              f"available {c.get('available')}, achieved {c.get('achieved')} "
                              f"(short by {c.get('shortfall')})")
-    for w in run_warnings(rj):
+    cols, meta = warning_inputs(run)  # the same checks as report.html's banner (judge, untrained model)
+    for w in run_warnings(rj, columns=cols, meta=meta, run=run):
         lines.append(f"  warning: {w['title']}: {w['text']}")
     for n in _first(rj, "notes", default=[]) or []:
         lines.append(f"  note: {n}")
