@@ -1,4 +1,5 @@
-"""A stand-in stage for ``bench_ray_overhead.py``: each shard sleeps ``payload`` seconds."""
+"""A stand-in stage for ``bench_ray_overhead.py``: each shard sleeps, or spins the CPU, for
+``payload = (seconds, busy)``."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ from types import SimpleNamespace
 import pyarrow as pa
 
 
-def _compute(state, payload: float) -> pa.Table:
-    time.sleep(payload)
-    return pa.table({"slept_s": [payload]})
+def _compute(state, payload) -> pa.Table:
+    seconds, busy = payload
+    t0 = time.perf_counter()
+    if busy:
+        n = 0
+        while time.perf_counter() - t0 < seconds:
+            n += 1
+    else:
+        time.sleep(seconds)
+    return pa.table({"seconds": [seconds]})
 
 
 STAGE = SimpleNamespace(setup=lambda args: {}, compute=_compute)

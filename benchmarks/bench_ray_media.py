@@ -11,7 +11,7 @@ takes 10-20 s on a loaded 2-core machine; it is printed as ``ray_warmup_s``), so
 the steady-state throughput. Each measured run writes into a fresh folder: nothing is reused. Checks every run's descriptors.parquet is
 byte-identical to the first.
 
-    PYTHONPATH=src python benchmarks/bench_ray_media.py [--videos 24] [--shard 4] [--real ../shared/data/real]
+    PYTHONPATH=src python benchmarks/bench_ray_media.py [--videos 24] [--copies 1] [--shard 1] [--real ../shared/data/real]
 """
 
 from __future__ import annotations
@@ -27,12 +27,25 @@ from pathlib import Path
 EXT = (".mp4", ".avi", ".webm", ".mkv", ".mov")
 
 
-def _pool(real: Path, n: int):
+def _pool(real: Path, n: int, copies: int = 1, links: Path | None = None):
+    """One candidate per clip; with ``copies`` > 1 each clip is also reached through ``copies - 1``
+    symlinks under ``links`` (distinct paths, so distinct media items decoded separately): more
+    items, for shards as long as gdo's default ones, from the few real clips."""
     import pyarrow as pa
 
     from gdo.schema import CANDIDATE_SCHEMA
 
     vids = sorted(p for p in real.rglob("*") if p.suffix.lower() in EXT and p.stat().st_size > 20_000)[:n]
+    if copies > 1:
+        links.mkdir(parents=True, exist_ok=True)
+        extra = []
+        for c in range(1, copies):
+            for i, v in enumerate(vids):
+                ln = links / f"c{c}_{i}{v.suffix}"
+                if not ln.exists():
+                    ln.symlink_to(v)
+                extra.append(ln)
+        vids = vids + extra
     rows = []
     for i, v in enumerate(vids):
         rows.append({"uid": f"vv::b{i}::t0", "row_id": f"b{i}", "turn": 0, "source_file": "/bench.jsonl",
@@ -49,15 +62,17 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=24)
     ap.add_argument("--real", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "real")
     ap.add_argument("--runs", default="local:1,local:2,ray:1,ray:2")
+    ap.add_argument("--copies", type=int, default=1,
+                    help="reach each clip through this many distinct paths (symlinks): more media items")
     ap.add_argument("--shard", type=int, default=1,
                     help="media items per shard (gdo's default is 32; 1 maximises per-task overhead)")
     a = ap.parse_args()
     from gdo.descriptors.profile import profile
 
-    cands = _pool(a.real, a.videos)
     ref = None
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
+        cands = _pool(a.real, a.videos, a.copies, Path(tmp) / "links")
         for spec in a.runs.split(","):
             engine, w = spec.split(":")
             w = int(w)
@@ -86,7 +101,7 @@ def main() -> None:
             ref = ref or data
             rate = cost["units"] / cost["wall_s"]
             results[spec] = rate
-            print(json.dumps({"engine": engine, "workers": w, "media_items": cost["units"], "shard": a.shard,
+            print(json.dumps({"engine": engine, "workers": w, "media_items": cost["units"], "shard": a.shard, "copies": a.copies,
                               "media_wall_s": cost["wall_s"], "items_per_s": round(rate, 3),
                               "task_s_per_item": cost["task_s_per_unit"], "total_s": round(total, 2), "ray_warmup_s": warm,
                               "identical_to_first": data == ref, "cpus": os.cpu_count(),
