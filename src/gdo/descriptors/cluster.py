@@ -109,12 +109,20 @@ def _standardise(x: np.ndarray) -> np.ndarray:
         x[nan] = med[np.nonzero(nan)[1]]
     if x.shape[0] == 0:
         return x
-    mu = x.mean(axis=0, dtype=np.float64)
-    sd = x.std(axis=0, dtype=np.float64)
-    sd = np.where(sd > 1e-12, sd, 1.0)
-    x -= mu.astype(np.float32)
-    x /= sd.astype(np.float32)
+    _scale_into(x, x)
     return x
+
+
+def _scale_into(src: np.ndarray, dst: np.ndarray) -> None:
+    """``dst = (src - mean) / std`` per column (std 0 -> 1), stats from ``src`` (float32, no NaN)
+    accumulated in float64; ``dst`` may be ``src`` (in place) or a view of another array."""
+    mu = src.mean(axis=0, dtype=np.float64)
+    sd = src.std(axis=0, dtype=np.float64)
+    sd = np.where(sd > 1e-12, sd, 1.0)
+    if dst is not src:
+        dst[...] = src
+    dst -= mu.astype(np.float32)
+    dst /= sd.astype(np.float32)
 
 
 def _standardise_into(b: np.ndarray, dst: np.ndarray) -> None:
@@ -127,12 +135,7 @@ def _standardise_into(b: np.ndarray, dst: np.ndarray) -> None:
     if x.dtype != np.float32 or not x.flags.c_contiguous or x.shape[0] == 0 or _has_nan(x):
         dst[...] = _standardise(x)
         return
-    mu = x.mean(axis=0, dtype=np.float64)
-    sd = x.std(axis=0, dtype=np.float64)
-    sd = np.where(sd > 1e-12, sd, 1.0)
-    dst[...] = x
-    dst -= mu.astype(np.float32)
-    dst /= sd.astype(np.float32)
+    _scale_into(x, dst)
 
 
 def _has_nan(x: np.ndarray, rows: int = 65536) -> bool:

@@ -951,11 +951,24 @@ def probe_item() -> VLMItem:
 
 
 def model_probe(scorer: VLMScorer) -> list[float] | None:
-    """:func:`project_hidden` of the scorer's pooled state of :func:`probe_item`; None when the
-    model exposes no output head."""
+    """:func:`project_hidden` of the scorer's pooled state of :func:`probe_item` (computed once per
+    scorer); None when the model exposes no output head."""
     if scorer._head is None:
         return None
-    return [float(v) for v in project_hidden(scorer.embed([probe_item()]))[0]]
+    if getattr(scorer, "_probe", None) is None:
+        errors = scorer.errors  # embed() resets them: keep the caller's
+        scorer._probe = [float(v) for v in project_hidden(scorer.embed([probe_item()]))[0]]
+        scorer.errors = errors
+    return scorer._probe
+
+
+def embedding_scorer(model_path: str | Path, *, frames: int = 8, device: str = "auto", batch_size: int = 8,
+                     seed: int = 42, trust_remote_code: bool = False, mode: str = "default") -> VLMScorer:
+    """The scorer that embeds rows outside a profile run (goal items, the model fingerprint), with
+    the same arguments as :func:`compute_model_descriptors`' scorer, so a process that profiled
+    reuses its loaded model (:func:`get_scorer`)."""
+    return get_scorer(model_path, device=device, trust_remote_code=trust_remote_code, batch_size=batch_size,
+                      seed=seed, frames=frames, max_pixels=None, video_mode="auto", mode=mode)
 
 
 def embed_rows(rows: Sequence[dict], model_path: str | Path, *, frames: int = 8, device: str = "auto",
@@ -976,9 +989,8 @@ def embed_rows(rows: Sequence[dict], model_path: str | Path, *, frames: int = 8,
         (float32 (n, min(H, MODEL_EMB_DIM)) L2-normalised, mask bool (n,), error text or None per
         row). Failed rows are zero with mask False.
     """
-    # the same arguments as compute_model_descriptors' scorer, so a process that profiled reuses it
-    scorer = get_scorer(model_path, device=device, trust_remote_code=trust_remote_code, batch_size=batch_size,
-                        seed=seed, frames=frames, max_pixels=None, video_mode="auto", mode=mode)
+    scorer = embedding_scorer(model_path, frames=frames, device=device, batch_size=batch_size, seed=seed,
+                              trust_remote_code=trust_remote_code, mode=mode)
     cache = FrameCache(max_bytes=256 << 20, readonly=False)
     items, ok, errs = [], [], [None] * len(rows)
     for i, r in enumerate(rows):

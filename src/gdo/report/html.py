@@ -537,13 +537,18 @@ def warning_inputs(run: Path, descriptors_path: Path | None = None) -> tuple[dic
         if want:
             t = pq.read_table(d, columns=want)
             cols = {c: np.asarray(t[c].to_numpy(zero_copy_only=False), dtype=np.float64) for c in want}
-        m = d.with_name("descriptors.meta.json")
-        if m.is_file():
-            try:
-                meta = json.loads(m.read_text(encoding="utf-8"))
-            except json.JSONDecodeError:
-                meta = {}
+        meta = _read_meta(d.with_name("descriptors.meta.json"))
     return cols, meta
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    """descriptors.meta.json as a dict; {} when absent or unreadable."""
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return {}
 
 
 def run_warnings(rj: dict[str, Any], *, columns: dict[str, np.ndarray] | None = None,
@@ -903,14 +908,9 @@ def build_report(run_dir: str | Path, *, out_path: str | Path | None = None,
                         "(not enough eligible candidates after deduplication, the per-video cap and the "
                         "video-share bounds; see the constraints). In default mode a short subset stays "
                         "short; --allow-random-fill fills it at random and reports how many.")
-    meta: dict[str, Any] = {}
     meta_path = (Path(descriptors_path) if descriptors_path else run / "descriptors.parquet").with_name(
         "descriptors.meta.json")
-    if meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            meta = {}
+    meta = _read_meta(meta_path)
     banner = run_warnings(rj, columns=columns, meta=meta, run=run)
     model_err = str_cols.get("model_error")
     if model_err is not None:

@@ -69,7 +69,7 @@ def _model_space(E: Embeddings | None, gs: GoalSet, model: dict | None, idx: np.
     if not gs.has_media:
         return ("the goal items carry no media and the pool's model embeddings are conditioned on media: "
                 "model space skipped (the text space scores a question-only goal set)")
-    from gdo.models.hf import embed_rows, get_scorer, model_probe
+    from gdo.models.hf import embed_rows, embedding_scorer, model_probe
 
     kw = dict(device=model.get("device", "auto"), batch_size=int(model.get("batch_size", 8)),
               trust_remote_code=bool(model.get("trust_remote_code", False)))
@@ -77,8 +77,7 @@ def _model_space(E: Embeddings | None, gs: GoalSet, model: dict | None, idx: np.
     ref = E.meta.get("model_probe")
     try:
         if ref:  # same behaviour, wherever the folder lives: the fingerprint input's pooled state
-            got = model_probe(get_scorer(model["path"], seed=42, frames=frames, max_pixels=None, video_mode="auto",
-                                         mode="default", **kw))
+            got = model_probe(embedding_scorer(model["path"], frames=frames, **kw))
             cos = float(np.dot(got, ref)) if got is not None and len(got) == len(ref) else -1.0
             if cos < PROBE_MIN_COSINE:
                 return (f"the model given ({model['path']}) does not behave like the one the pool was profiled with "

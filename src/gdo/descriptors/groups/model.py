@@ -68,15 +68,19 @@ def model_embeddings(ctx):
     d = flat.size // int(valid.sum())
     flat = flat.reshape(-1, d)
     row_of = np.cumsum(valid) - 1  # shard-table row -> row of ``flat`` (where valid)
-    mi = {u: i for i, u in enumerate(mt.column("uid").to_pylist())}
     emb = np.zeros((ctx.n, d), np.float32)
     mask = np.zeros(ctx.n, bool)
-    for i, u in enumerate(ctx.uids):
-        r = mi.get(u)
+    for i, r in enumerate(_rows_of(ctx, mt)):
         if r is not None and valid[r]:
             emb[i] = flat[row_of[r]]
             mask[i] = True
     return emb, mask
+
+
+def _rows_of(ctx, mt: pa.Table) -> list:
+    """The model-stage table's row of each candidate (pool order); None where it has none."""
+    mi = {u: i for i, u in enumerate(mt.column("uid").to_pylist())}
+    return [mi.get(u) for u in ctx.uids]
 
 register(Stage(
     name="model", unit="candidates", uses_model=True, enabled=lambda ctx: ctx.cfg.model is not None,
@@ -93,8 +97,7 @@ register(Stage(
 
 def _columns(ctx) -> dict:
     mt = ctx.stage_tables["model"]
-    mi = {u: i for i, u in enumerate(mt.column("uid").to_pylist())}
-    pos = [mi.get(u) for u in ctx.uids]
+    pos = _rows_of(ctx, mt)
     out = {}
     for c in MODEL_COLUMNS:
         vals = mt.column(c).to_pylist() if c in mt.column_names else [None] * mt.num_rows
