@@ -14,6 +14,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+try:  # property tests draw the same examples on every run: CI is deterministic (run locally with
+    # --hypothesis-profile=explore, or edit this, to search afresh)
+    from hypothesis import settings as _hyp_settings
+
+    _hyp_settings.register_profile("deterministic", derandomize=True, database=None)
+    _hyp_settings.register_profile("explore", derandomize=False)
+    _hyp_settings.load_profile("deterministic")
+except ImportError:  # pragma: no cover - hypothesis is a dev dependency
+    pass
+
+
 def _real_data_dir() -> Path:
     env = os.environ.get("GDO_REAL_DATA")
     return Path(env) if env else REPO.parent / "shared" / "data" / "real"

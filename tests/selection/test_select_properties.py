@@ -103,7 +103,7 @@ def _subset_invariants(cand, res, cap=8):
         assert max(bper.values(), default=0) <= cap
 
 
-@settings(derandomize=True, max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(pool=pools(), goal=goals(), mode=st.sampled_from(["default", "paper"]), fill=st.booleans(),
        budget=st.one_of(st.just("auto"), st.integers(0, 80)))
 def test_selection_properties(pool, goal, mode, fill, budget):
@@ -151,7 +151,7 @@ def test_selection_properties(pool, goal, mode, fill, budget):
         assert c["met"] == (c["achieved"] <= c["required"] if c["kind"] == "max" else c["achieved"] >= c["required"])
 
 
-@settings(derandomize=True, max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(pool=pools(), goal=goals(), mode=st.sampled_from(["default", "paper"]), seed=st.integers(0, 2**31))
 def test_same_seed_same_result(pool, goal, mode, seed):
     cand, desc = pool
