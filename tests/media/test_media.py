@@ -104,6 +104,25 @@ def test_probe_and_decode_real_video(real_data):
     assert np.array_equal(sub[0], arr[1]) and np.array_equal(sub[1], arr[5])
 
 
+def test_engine_workers_decode_single_threaded_same_pixels(real_data):
+    """Engine workers decode each video on one thread (``init_worker``: N workers use N cores,
+    issue 17's media-stage scaling); the pixels are the same as FFmpeg's threaded decode."""
+    from gdo.engine.local import init_worker
+    from gdo.media import probe as P
+
+    p = real_data / "hiyouga__LLaMA-Factory/data/mllm_demo_data/2.avi"
+    assert P.decode_threads() is True
+    threaded = decode_video(p, frames=8)
+    try:
+        init_worker()
+        assert P.decode_threads() is False
+        single = decode_video(p, frames=8)
+        assert P.count_decodable(str(p)) == (270, "")
+    finally:
+        P.set_decode_threads(True)
+    assert single.indices == threaded.indices and np.array_equal(single.frames, threaded.frames)
+
+
 def test_probe_errors(tmp_path):
     with pytest.raises(MediaError) as e:
         probe_video(tmp_path / "nope.mp4")

@@ -14,7 +14,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 
 def init_worker() -> None:
-    """Per-process set-up: single-threaded OpenCV and BLAS (deterministic, no oversubscription)."""
+    """Per-process set-up: single-threaded OpenCV, BLAS and FFmpeg decoding (deterministic, no
+    oversubscription: a worker uses one core, so N workers use N)."""
+    from gdo.media.probe import set_decode_threads
+
+    set_decode_threads(False)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     try:

@@ -19,7 +19,7 @@ import numpy as np
 
 from .cache import FrameCache, frame_key
 from .errors import MediaError
-from .probe import demux, frame_rotation, open_video
+from .probe import decode_threads, demux, frame_rotation, open_video
 from .resolve import list_frame_folder
 from .sample import sample_by_time, sample_indices
 
@@ -98,7 +98,7 @@ def _decode_keep(path: str, wanted: list[int], threads: bool) -> tuple[dict[int,
 
 
 def decode_video(path: str | os.PathLike, frames: int = 32, keep: int | None = None, *,
-                 indices: Sequence[int] | None = None, threads: bool = True) -> DecodedVideo:
+                 indices: Sequence[int] | None = None, threads: bool | None = None) -> DecodedVideo:
     """Decode a video once, keeping the frames THE sampling rule picks (module doc).
 
     Args:
@@ -108,7 +108,8 @@ def decode_video(path: str | os.PathLike, frames: int = 32, keep: int | None = N
             (motion's 8-of-32 rule, GDO_METHOD.md 3.3).
         indices: decode exactly these frame indices (presentation order; any order, repeats
             allowed) instead of sampling; ``frames`` and ``keep`` are then ignored.
-        threads: let FFmpeg decode with threads.
+        threads: let FFmpeg decode with threads; None follows this process's policy
+            (:func:`set_decode_threads`: on, except in engine workers).
 
     Returns:
         DecodedVideo (frames upright, RGB uint8).
@@ -119,6 +120,7 @@ def decode_video(path: str | os.PathLike, frames: int = 32, keep: int | None = N
         ``not_a_video``.
     """
     path = os.fspath(path)
+    threads = decode_threads() if threads is None else threads
     times, n, header = _demux_times(path)
     if n == 0:
         raise MediaError("corrupt_video", f"{path}: no video frames")

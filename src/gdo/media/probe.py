@@ -119,6 +119,24 @@ def check_geometry(width: int, height: int, path: str) -> tuple[str, ...]:
     return ("upscaled",) if min(width, height) < MIN_SIDE else ()
 
 
+#: Whether FFmpeg may decode one video with several threads (``thread_type = "AUTO"``). True in an
+#: interactive process; engine workers (local process pool, Ray tasks and actors) turn it off in
+#: ``gdo.engine.local.init_worker``: the engine parallelises across videos, one core per worker, so
+#: N workers use N cores and not N x FFmpeg's thread count. Decoded pixels do not depend on it.
+_THREADED = True
+
+
+def set_decode_threads(enabled: bool) -> None:
+    """Allow (True) or forbid (False) multi-threaded FFmpeg decoding of one video in this process."""
+    global _THREADED
+    _THREADED = bool(enabled)
+
+
+def decode_threads() -> bool:
+    """This process's decode-thread policy (see :func:`set_decode_threads`)."""
+    return _THREADED
+
+
 def open_video(path: str):
     """Open a video container with PyAV, metadata decoded leniently.
 
@@ -213,7 +231,8 @@ def count_decodable(path: str) -> tuple[int, str]:
     n = 0
     note = ""
     try:
-        stream.thread_type = "AUTO"
+        if _THREADED:
+            stream.thread_type = "AUTO"
         for _ in container.decode(stream):
             n += 1
     except Exception as e:  # noqa: BLE001 - a damaged payload: count what decoded
