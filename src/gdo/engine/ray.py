@@ -170,6 +170,14 @@ class RayExecutor:
         except Exception:  # pragma: no cover
             return 0
 
+    def _actor_cpus(self, gpus: int) -> float:
+        """CPUs each model actor reserves: 1, except for GPU actors on a local Ray, which share the
+        ``workers`` CPUs it was started with (``--devices 0,1,2,3`` with the default ``--workers 1``
+        would otherwise place one actor and wait forever for the other three)."""
+        if gpus and self.address is None:
+            return min(1.0, self.workers / gpus)
+        return 1.0
+
     def run(self, tasks, uses_model: bool, progress: bool, desc: str, gpu: bool = False,
             weights=None, initial: int = 0) -> Iterator[tuple[int, Any]]:
         """Yield ``(task index, execute_shard result)`` as shards finish (any order); ``weights`` /
@@ -195,7 +203,7 @@ class RayExecutor:
                         n_actors = gpus if gpus else self.workers
                         ds = ds.map_batches(_ShardActor, batch_size=1, fn_kwargs={"refs": refs},
                                             compute=ray.data.ActorPoolStrategy(size=min(n_actors, len(idx))),
-                                            num_gpus=1 if gpus else 0, num_cpus=1,
+                                            num_gpus=1 if gpus else 0, num_cpus=self._actor_cpus(gpus),
                                             max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)
                     else:
                         ds = ds.map_batches(_run_batch, batch_size=1, num_cpus=1, fn_kwargs={"refs": refs},
