@@ -476,6 +476,15 @@ class ProfileContext:
         return 160 if "visual_hf" not in self.stage_tables else self.visual_items.shape[1]
 
     @property
+    def visual_rows(self):
+        """:class:`gdo.descriptors.cluster.Gathered`: the rows of :attr:`cand_visual` (each
+        candidate's item feature, zeros without media) without the ``(n, D)`` matrix."""
+        from gdo.descriptors.cluster import Gathered
+
+        return Gathered(self.visual_items, self.cand_item if self.visual_items is not None else np.full(self.n, -1),
+                        dim=self.visual_dim)
+
+    @property
     def cand_visual(self) -> np.ndarray:
         """float32 ``(n, D)``: each candidate's item visual feature, zeros without media (clustering)."""
         def make():
