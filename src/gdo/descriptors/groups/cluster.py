@@ -20,7 +20,7 @@ def _columns(ctx) -> dict:
                                                mv.get("ppl"), mv.get("vds"), k=ctx.cfg.k, seed=ctx.cfg.seed,
                                                mode=ctx.cfg.mode)
     ctx.info["cluster"] = info
-    return {"cluster_id": cid.tolist(), "cluster_rep": rep.tolist(), "cluster_hard": hard.tolist()}
+    return {"cluster_id": cid, "cluster_rep": rep, "cluster_hard": hard}
 
 
 register(Descriptor(name="cluster", columns={"cluster_id": pa.int64(), "cluster_rep": pa.float64(),
