@@ -147,3 +147,36 @@ def test_distinct_rows_counts_like_a_byte_comparison():
     got = _distinct_rows(np.concatenate([x, z]))
     want = len({r.tobytes() for r in np.concatenate([x, z])})
     assert got == want == 251 + 2
+
+
+def test_feature_rows_match_build_features_bit_for_bit():
+    """cluster_descriptors never builds the feature matrix (driver memory, issue 17): its row
+    source (batched column statistics, a gathered visual block) gives exactly build_features'
+    rows and the same clusters, NaN-holding and 1-column blocks included."""
+    from gdo.descriptors.cluster import FeatureRows, Gathered, _column_stats, scalar_block
+
+    rng = np.random.default_rng(7)
+    n = 40_000
+    text = rng.normal(size=(n, 24)).astype(np.float32) * rng.uniform(0.1, 5, 24).astype(np.float32)
+    items = rng.normal(size=(900, 16)).astype(np.float32)
+    ci = rng.integers(-1, 900, n)
+    vis = np.zeros((n, 16), np.float32)
+    vis[ci >= 0] = items[ci[ci >= 0]]
+    amm = rng.random(n)
+    amm[::11] = np.nan
+    mu, sd = _column_stats(lambda sel: text[sel], n, 24)
+    assert np.array_equal(mu, text.mean(axis=0, dtype=np.float64))
+    assert np.array_equal(sd, text.std(axis=0, dtype=np.float64))
+    for mode in ("default", "paper"):
+        blocks = [text, vis, scalar_block(rng.random(n), amm, rng.random(n), mode=mode), rng.random(n)]
+        want = build_features(blocks, mode=mode)
+        src = FeatureRows([text, Gathered(items, ci), *blocks[2:]], mode=mode)
+        assert np.array_equal(src.rows(0, n), want)
+        idx = np.sort(rng.choice(n, 500, replace=False))
+        assert np.array_equal(src.take(idx), want[idx])
+        assert np.array_equal(src.mean(), want.mean(axis=0, keepdims=True, dtype=np.float64))
+    tnc = rng.random(n)
+    a = cluster_descriptors(text, vis, tnc, amm, amm, seed=1)
+    b = cluster_descriptors(text, Gathered(items, ci), tnc, amm, amm, seed=1)
+    assert all(np.array_equal(x, y) for x, y in zip(a[:3], b[:3])) and a[3] == b[3]
+    assert np.array_equal(cluster(build_features([text, vis, scalar_block(tnc, amm, amm)]), seed=1)[1], a[1])

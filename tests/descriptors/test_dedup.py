@@ -87,3 +87,57 @@ def test_phash_robust_to_reencode_not_to_content():
     assert bin(phash(img) ^ phash(jpeg)).count("1") <= 6
     assert bin(phash(img) ^ phash(half)).count("1") <= 6
     assert bin(phash(img) ^ phash(other)).count("1") > 12
+
+
+def test_dup_group_columns_match_the_python_groups():
+    """profile's Arrow/numpy dedup (dup_group_columns via dup_groups) gives the groups of the
+    per-candidate Python algorithm it replaced (driver memory, issue 17): unions through shared
+    media, near-duplicate items and normalised text, on random pools."""
+    import random
+    from collections import defaultdict
+
+    from gdo.descriptors.dedup import _DSU, _norm_text, near_duplicate_pairs
+    from gdo.utils.hashing import stable_hash
+
+    def reference(uids, mkeys, qs, ans, ik, ikind, ih):
+        n = len(uids)
+        dsu, mdsu = _DSU(n), _DSU(n)
+        by_key = defaultdict(list)
+        for i, k in enumerate(mkeys):
+            if k is not None:
+                by_key[k].append(i)
+        for members in by_key.values():
+            for j in members[1:]:
+                dsu.union(members[0], j)
+                mdsu.union(members[0], j)
+        for a, b in near_duplicate_pairs(ikind, ih):
+            ca, cb = by_key.get(ik[a]), by_key.get(ik[b])
+            if ca and cb:
+                dsu.union(ca[0], cb[0])
+                mdsu.union(ca[0], cb[0])
+        first = {}
+        for i, (q, a) in enumerate(zip(qs, ans)):
+            j = first.setdefault(_norm_text(q) + "\x1f" + _norm_text(a), i)
+            if j != i:
+                dsu.union(j, i)
+        roots = [dsu.find(i) for i in range(n)]
+        sizes = [roots.count(r) for r in roots]
+        return (["dup-" + stable_hash(uids[r]) for r in roots], sizes,
+                [None if mkeys[i] is None else "med-" + stable_hash(uids[mdsu.find(i)]) for i in range(n)])
+
+    rng = random.Random(3)
+    texts = ["A  b", "a b", "C", "c ", None, "x\ny", "ß", "ss", "SS"]
+    for _ in range(25):
+        n, m = rng.randint(0, 300), rng.randint(0, 25)
+        items = [f"k{i}" for i in range(m)]
+        mk = [rng.choice(items + [None, "zz"]) for _ in range(n)]
+        qs = [rng.choice(texts) for _ in range(n)]
+        an = [rng.choice(texts) for _ in range(n)]
+        base = [rng.getrandbits(64) for _ in range(4)]
+        ih = [[h ^ (1 << rng.randint(0, 63)) if rng.random() < 0.5 else rng.getrandbits(64) for h in base]
+              if rng.random() < 0.8 else [] for _ in range(m)]
+        ikind = [rng.choice(["video", "frames", "image"]) for _ in range(m)]
+        uids = [f"u{i}" for i in range(n)]
+        g, sz, mg = dup_groups(uids, mk, qs, an, items, ikind, ih)
+        want = reference(uids, mk, qs, an, items, ikind, ih)
+        assert (list(g), list(sz), list(mg)) == want

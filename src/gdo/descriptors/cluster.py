@@ -125,23 +125,6 @@ def _scale_into(src: np.ndarray, dst: np.ndarray) -> None:
     dst /= sd.astype(np.float32)
 
 
-def _standardise_into(b: np.ndarray, dst: np.ndarray) -> None:
-    """``dst[...] = _standardise(b)`` without a full copy of ``b`` when it is a C-contiguous float32
-    block free of NaN (the text and visual embeddings): the same mean/std over the same array and
-    the same element-wise steps, so the values are identical to :func:`_standardise`'s."""
-    x = np.asarray(b)
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.dtype != np.float32 or not x.flags.c_contiguous or x.shape[0] == 0 or _has_nan(x):
-        dst[...] = _standardise(x)
-        return
-    _scale_into(x, dst)
-
-
-def _has_nan(x: np.ndarray, rows: int = 65536) -> bool:
-    return any(np.isnan(x[s:s + rows]).any() for s in range(0, x.shape[0], rows))
-
-
 def build_features(blocks: Sequence[np.ndarray | None], mode: str = "default") -> np.ndarray:
     """Concatenate standardised, block-scaled feature blocks (see module doc).
 
@@ -149,38 +132,182 @@ def build_features(blocks: Sequence[np.ndarray | None], mode: str = "default") -
     float32, no scaling.
 
     Args:
-        blocks: arrays of shape (N, d_b) or (N,); None entries are skipped. NaN = missing.
+        blocks: arrays of shape (N, d_b) or (N,), or :class:`Gathered` row sources; None entries
+            are skipped. NaN = missing.
 
     Returns:
-        float32 (N, sum d_b) (memory: 4 bytes per value; built in place, so the peak is this
-        matrix plus at most one block that holds NaN or is not float32).
+        float32 (N, sum d_b) (memory: 4 bytes per value). :func:`cluster_descriptors` never builds
+        this matrix: it reads the same rows a batch at a time from :class:`FeatureRows`.
 
     Raises:
         ValueError: when blocks disagree on N or no block is given.
     """
-    shaped = []
-    for b in blocks:
-        if b is None:
-            continue
-        a = np.asarray(b)
-        shaped.append(a[:, None] if a.ndim == 1 else a)
-    if not shaped:
-        raise ValueError("build_features needs at least one feature block")
-    n = shaped[0].shape[0]
-    for a in shaped[1:]:
-        if a.shape[0] != n:
-            raise ValueError(f"feature blocks have different row counts: {n} vs {a.shape[0]}")
-    out = np.empty((n, sum(a.shape[1] for a in shaped)), np.float32)
-    c = 0
-    for a in shaped:
-        dst = out[:, c:c + a.shape[1]]
-        c += a.shape[1]
-        if mode == "paper":
-            dst[...] = np.nan_to_num(np.asarray(a, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-            continue
-        _standardise_into(a, dst)
-        dst /= np.float32(math.sqrt(a.shape[1]))
-    return out
+    src = FeatureRows(blocks, mode=mode)
+    return src.rows(0, src.n)
+
+
+class Gathered:
+    """Rows ``items[index[i]]`` (float32; zeros where ``index[i] < 0``) without building the (N, D)
+    matrix: the visual block of clustering, one feature per media item shared by its candidates.
+
+    Args:
+        items: float (M, D), or None (every row zeros).
+        index: int (N,), the item of each row (-1: none).
+        dim: D when ``items`` is None.
+    """
+
+    def __init__(self, items: np.ndarray | None, index: np.ndarray, dim: int | None = None):
+        self.items = None if items is None else np.asarray(items)
+        self.index = np.asarray(index, dtype=np.int64)
+        self.shape = (self.index.shape[0], int(self.items.shape[1] if self.items is not None else dim))
+        self.ndim = 2
+        self.dtype = np.dtype(np.float32)
+
+    def take(self, sel) -> np.ndarray:
+        """float32 (len, D): the rows ``sel`` (a slice or an index array) of the gathered matrix."""
+        ci = self.index[sel]
+        out = np.zeros((ci.shape[0], self.shape[1]), np.float32)
+        if self.items is not None and self.items.shape[0]:
+            has = ci >= 0
+            out[has] = self.items[ci[has]]
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.take(slice(None))
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+
+_STAT_ROWS = 16384  # rows per batch of the column statistics (float64 temporaries of 16384 x d)
+
+
+def _column_stats(take, n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(x.mean(axis=0, dtype=float64), x.std(axis=0, dtype=float64))`` of the float32 (n, d)
+    matrix ``x`` whose rows ``take(slice)`` returns, without ``x`` or ``std``'s (n, d) float64
+    temporary. NumPy reduces axis 0 of a 2-D array (d >= 2) row after row into a float64
+    accumulator (pairwise summation only runs along the contiguous axis); this continues that
+    accumulator batch by batch (the running sum as the first row of each batch), and squares
+    ``x - mean`` in float64 as ``np.var`` does, so the results are bit-identical (checked in
+    tests/descriptors/test_cluster.py). ``d`` must be >= 2."""
+    mean = _column_sum(take, n) / n
+    return mean, np.sqrt(_column_sum(take, n, mean) / n)
+
+
+def _column_sum(take, n: int, centre: np.ndarray | None = None) -> np.ndarray:
+    """float64 (d,): ``x.sum(axis=0, dtype=float64)`` of the float32 rows ``take(slice)`` (d >=
+    2), or with ``centre`` the sum of ``(x - centre) ** 2`` as ``np.var`` forms it; bit-identical
+    to the whole-array reduction (see :func:`_column_stats`)."""
+    acc = None
+    for s in range(0, n, _STAT_ROWS):
+        b = np.asarray(take(slice(s, s + _STAT_ROWS)), dtype=np.float32)
+        if centre is None:
+            b = b.astype(np.float64)
+        else:
+            b = b - centre
+            np.multiply(b, b, out=b)
+        acc = np.add.reduce(b if acc is None else np.concatenate([acc[None], b]), axis=0)
+    return acc
+
+
+class FeatureRows:
+    """The clustering features of :func:`build_features`, row by row: ``rows(s, e)`` and
+    ``take(idx)`` return exactly the rows of ``build_features(blocks, mode)`` (float32) while
+    holding only the blocks themselves plus per-column statistics.
+
+    A block that is float (N, d >= 2) without NaN is standardised on the fly with statistics
+    from :func:`_column_stats`; any other block (a 1-D column, one holding NaN: the median fill
+    needs the whole column) is standardised once as before and kept (float32 N x d). ``paper``
+    mode only casts and zeroes missing values, row by row.
+
+    Raises:
+        ValueError: when blocks disagree on N or no block is given.
+    """
+
+    def __init__(self, blocks: Sequence, mode: str = "default"):
+        shaped = []
+        for b in blocks:
+            if b is None:
+                continue
+            a = b if isinstance(b, Gathered) else np.asarray(b)
+            shaped.append(a[:, None] if a.ndim == 1 else a)
+        if not shaped:
+            raise ValueError("build_features needs at least one feature block")
+        n = shaped[0].shape[0]
+        for a in shaped[1:]:
+            if a.shape[0] != n:
+                raise ValueError(f"feature blocks have different row counts: {n} vs {a.shape[0]}")
+        self.n = n
+        self.dim = sum(a.shape[1] for a in shaped)
+        self.mode = mode
+        self._plan = []  # (kind, block, width, stats)
+        for a in shaped:
+            d = a.shape[1]
+            take = a.take if isinstance(a, Gathered) else (lambda sel, _a=a: _a[sel])
+            if mode == "paper":
+                self._plan.append(("paper", take, d, None))
+                continue
+            if d >= 2 and n > 0 and (isinstance(a, Gathered) or np.issubdtype(a.dtype, np.floating)):
+                mu, sd = _column_stats(take, n, d)
+                if np.isfinite(mu).all():  # no NaN / inf anywhere in the block
+                    sd = np.where(sd > 1e-12, sd, 1.0)
+                    self._plan.append(("scale", take, d, (mu.astype(np.float32), sd.astype(np.float32),
+                                                          np.float32(math.sqrt(d)))))
+                    continue
+            m = _standardise(np.asarray(a))
+            m /= np.float32(math.sqrt(d))
+            self._plan.append(("kept", (lambda sel, _m=m: _m[sel]), d, None))
+
+    def _fill(self, sel, count: int) -> np.ndarray:
+        out = np.empty((count, self.dim), np.float32)
+        c = 0
+        for kind, take, d, st in self._plan:
+            dst = out[:, c:c + d]
+            c += d
+            if kind == "paper":
+                dst[...] = np.nan_to_num(np.asarray(take(sel), dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+            elif kind == "kept":
+                dst[...] = take(sel)
+            else:  # the steps of _scale_into and build_features' block scaling, on these rows
+                mu, sd, root = st
+                dst[...] = np.asarray(take(sel), dtype=np.float32)
+                dst -= mu
+                dst /= sd
+                dst /= root
+        return out
+
+    def rows(self, s: int, e: int) -> np.ndarray:
+        """float32 (e - s, D): feature rows ``s`` to ``e`` (clipped to N)."""
+        s, e = max(0, s), min(self.n, e)
+        return self._fill(slice(s, e), max(0, e - s))
+
+    def take(self, idx: np.ndarray) -> np.ndarray:
+        """float32 (len(idx), D): the feature rows ``idx``."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return self._fill(idx, idx.shape[0])
+
+
+    def mean(self) -> np.ndarray:
+        """float64 (1, D): the column means of the features, as ``x.mean(axis=0, keepdims=True,
+        dtype=float64)`` of the whole matrix."""
+        if self.dim < 2:
+            return self.rows(0, self.n).mean(axis=0, keepdims=True, dtype=np.float64)
+        return (_column_sum(lambda sel: self._fill(sel, len(range(*sel.indices(self.n)))), self.n) / self.n)[None]
+
+
+class _Matrix:
+    """A ready feature matrix as a row source (:func:`cluster` on ``build_features``' output)."""
+
+    def __init__(self, x: np.ndarray):
+        self.x = x
+        self.n, self.dim = x.shape
+
+    def rows(self, s: int, e: int) -> np.ndarray:
+        return self.x[s:e]
+
+    def take(self, idx: np.ndarray) -> np.ndarray:
+        return self.x[idx]
+
+    def mean(self) -> np.ndarray:
+        return self.x.mean(axis=0, keepdims=True, dtype=np.float64)
 
 
 def _distinct_rows(x: np.ndarray) -> int:
@@ -188,18 +315,28 @@ def _distinct_rows(x: np.ndarray) -> int:
     (as int32, so -0.0 and 0.0 stay apart as in a byte comparison) projected on a fixed random
     vector in float64. Equal rows give equal fingerprints; two different rows colliding is a
     measure-zero event, and would only lower k by one."""
-    if x.shape[0] == 0:
+    src = x if isinstance(x, (FeatureRows, _Matrix)) else _Matrix(np.asarray(x, dtype=np.float32))
+    if src.n == 0:
         return 0
-    w = np.random.default_rng(0).standard_normal(x.shape[1])
-    return int(np.unique(np.ascontiguousarray(x).view(np.int32) @ w).size)
+    w = np.random.default_rng(0).standard_normal(src.dim)
+    # one batch of rows at a time: the int32 -> float64 product would otherwise copy all of x
+    fp = [np.ascontiguousarray(src.rows(s, s + _DISTINCT_ROWS)).view(np.int32) @ w
+          for s in range(0, src.n, _DISTINCT_ROWS)]
+    return int(np.unique(np.concatenate(fp)).size)
 
 
-def cluster(features: np.ndarray, k: int | None = None, seed: int = 42, mode: str = "default",
+_DISTINCT_ROWS = 65536
+
+
+def cluster(features: "np.ndarray | FeatureRows", k: int | None = None, seed: int = 42, mode: str = "default",
             batch: int = 8192) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Cluster candidates and score representativeness (GDO_METHOD.md 3.6).
 
     Args:
-        features: float (N, D) from :func:`build_features` (with the same ``mode``).
+        features: float (N, D) from :func:`build_features` (with the same ``mode``), or the
+            :class:`FeatureRows` of the same blocks (the same result; the (N, D) matrix is never
+            built: memory is the blocks plus a batch and a k-means sample of at most
+            max(65536, 32 k) rows).
         k: clusters (None: :func:`cluster_k` of the mode); default mode caps it at the number of
             distinct rows.
         seed: random_state of the sample and of k-means.
@@ -216,8 +353,8 @@ def cluster(features: np.ndarray, k: int | None = None, seed: int = 42, mode: st
     """
     if mode not in ("default", "paper"):
         raise ValueError(f"mode must be 'default' or 'paper', not {mode!r}")
-    x = np.ascontiguousarray(features, dtype=np.float32)
-    n = x.shape[0]
+    x = features if isinstance(features, FeatureRows) else _Matrix(np.ascontiguousarray(features, dtype=np.float32))
+    n = x.n
     if n == 0:
         return (np.zeros(0, np.int64), np.zeros(0), np.zeros(0), {"k": 0, "scale": 1.0, "sample": 0})
     if k is not None and k < 1:
@@ -228,9 +365,11 @@ def cluster(features: np.ndarray, k: int | None = None, seed: int = 42, mode: st
     if n <= 200_000:  # cap k at the number of distinct rows (only matters for small pools)
         k_eff = min(k_eff, _distinct_rows(x))
     if k_eff <= 1:
-        centre = x.mean(axis=0, keepdims=True, dtype=np.float64)
+        centre = x.mean()
         labels = np.zeros(n, np.int64)
-        d = np.linalg.norm(x.astype(np.float64) - centre, axis=1)
+        d = np.empty(n)
+        for s in range(0, n, batch):
+            d[s:s + batch] = np.linalg.norm(x.rows(s, s + batch).astype(np.float64) - centre, axis=1)
         sample_n = n
     else:
         from sklearn.cluster import MiniBatchKMeans
@@ -246,13 +385,13 @@ def cluster(features: np.ndarray, k: int | None = None, seed: int = 42, mode: st
         # sklearn's mini-batch steps already use OpenMP with single-threaded BLAS; the k-means++
         # init calls BLAS on small blocks, where BLAS threads only contend (8x slower on a busy box)
         with threadpool_limits(limits=1, user_api="blas"):
-            km.fit(x[idx])
+            km.fit(x.take(idx))
         centres = km.cluster_centers_.astype(np.float64)
         labels = np.empty(n, np.int64)
         d = np.empty(n)
         c2 = (centres ** 2).sum(axis=1)
         for s in range(0, n, batch):
-            xb = x[s:s + batch].astype(np.float64)
+            xb = x.rows(s, s + batch).astype(np.float64)
             d2 = (xb ** 2).sum(axis=1)[:, None] - 2.0 * xb @ centres.T + c2[None, :]
             lab = np.argmin(d2, axis=1)
             labels[s:s + batch] = lab
@@ -272,7 +411,8 @@ def cluster_descriptors(text: np.ndarray | None, visual: np.ndarray | None, tnc,
     """Cluster candidates from their descriptor blocks: the one entry point of ``gdo profile``
     (text and visual embeddings) and of the release-shard adapter (``text_feat``, ``vis_feat``).
 
-    Blocks in the release's order: text (N, d_t), visual (N, d_v), then :func:`scalar_block` of
+    Blocks in the release's order: text (N, d_t), visual (N, d_v) (an array or a
+    :class:`Gathered` of per-item features), then :func:`scalar_block` of
     tnc, amm, frame diversity, PPL, VDS (arrays (N,), NaN = missing); :func:`build_features` and
     :func:`cluster` with ``mode``'s rules and k (:func:`cluster_k` unless ``k`` is given).
 
@@ -280,32 +420,33 @@ def cluster_descriptors(text: np.ndarray | None, visual: np.ndarray | None, tnc,
         As :func:`cluster`; ``info`` also names the scalar columns used (``scalars``).
     """
     scal = scalar_block(tnc, amm, frame_diversity, ppl, vds, mode=mode)
-    feats = build_features([text, visual, scal], mode=mode)
+    feats = FeatureRows([text, visual, scal], mode=mode)  # the rows of build_features, never all at once
     cid, rep, hard, info = cluster(feats, k=k, seed=seed, mode=mode)
     info["scalars"] = ["tnc", "amm", "frame_diversity", "ppl", "vds"][: scal.shape[1]]
     return cid, rep, hard, info
 
 
-def _release_stream(x: np.ndarray, k: int, seed: int, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """The release's merge_metrics.py clustering (module docstring, ``paper``) on float32 ``x``."""
+def _release_stream(x, k: int, seed: int, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """The release's merge_metrics.py clustering (module docstring, ``paper``) on the float32 rows
+    of ``x`` (:class:`FeatureRows` or :class:`_Matrix`), read in blocks of 8192."""
     from sklearn.cluster import MiniBatchKMeans
     from threadpoolctl import threadpool_limits
 
-    n = x.shape[0]
+    n = x.n
     if n < 2:
         d = np.zeros(n)
         return np.zeros(n, np.int64), np.exp(-d), 1.0 - np.exp(-d), {"k": n, "scale": 1.0, "sample": n}
     k = max(2, min(k, n))
     km = MiniBatchKMeans(n_clusters=k, random_state=seed, batch_size=PAPER_BATCH, n_init=3, reassignment_ratio=0.01)
     with threadpool_limits(limits=1, user_api="blas"):
-        km.partial_fit(x[:k])
+        km.partial_fit(x.rows(0, k))
         for s in range(k, n, PAPER_BATCH):
-            km.partial_fit(x[s:s + PAPER_BATCH])
+            km.partial_fit(x.rows(s, s + PAPER_BATCH))
         centres = km.cluster_centers_
         labels = np.empty(n, np.int64)
         d = np.empty(n)
         for s in range(0, n, batch):
-            xb = x[s:s + batch]
+            xb = x.rows(s, s + batch)
             lab = km.predict(xb)
             labels[s:s + batch] = lab
             diff = xb - centres[lab]

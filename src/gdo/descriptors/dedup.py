@@ -140,7 +140,7 @@ def dup_groups(uids: Sequence[str], media_keys: Sequence[str | None], questions:
                answers: Sequence[str], item_keys: Sequence[str], item_kinds: Sequence[str],
                item_hashes: Sequence[Sequence[int]],
                max_bits_per_hash: float = MAX_BITS_PER_HASH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Near-duplicate groups of candidates (see module doc).
+    """Near-duplicate groups of candidates (see module doc), on Python sequences.
 
     Args:
         uids, media_keys, questions, answers: per candidate, in pool order (N).
@@ -148,37 +148,120 @@ def dup_groups(uids: Sequence[str], media_keys: Sequence[str | None], questions:
 
     Returns:
         (dup_group object array (N,), dup_size int64 array (N,), media_group object array (N,)
-        -- the group over visual links only, null for candidates without media).
+        -- the group over visual links only, null for candidates without media); the values of
+        :func:`dup_group_columns`.
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = pa.array(list(media_keys), pa.string())
+    enc = pc.dictionary_encode(keys)
+    code = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), np.int64)
+    icode = np.asarray(pc.fill_null(pc.index_in(pa.array(list(item_keys), pa.string()), value_set=enc.dictionary),
+                                    -1).to_numpy(zero_copy_only=False), np.int64)
+    g, sz, mg = dup_group_columns(pa.array(list(uids), pa.string()), code, pa.array(list(questions), pa.string()),
+                                  pa.array(list(answers), pa.string()), icode, item_kinds, item_hashes,
+                                  max_bits_per_hash)
+    return (np.array(g.to_pylist(), dtype=object).reshape(-1), sz,
+            np.array(mg.to_pylist(), dtype=object).reshape(-1))
+
+
+_TEXT_ROWS = 65536  # candidates per batch of normalised texts
+
+
+def _text_first(questions, answers, n: int) -> np.ndarray:
+    """int64 (n,): for each candidate the first candidate (pool order) with the same normalised
+    question and answer (:func:`_norm_text`), itself when none is earlier. Texts are compared by
+    a 128-bit BLAKE2b digest of the normalised pair (no string per candidate is kept)."""
+    import hashlib
+
+    dig = np.empty((n, 2), np.uint64)
+    for s in range(0, n, _TEXT_ROWS):
+        qs = questions.slice(s, _TEXT_ROWS).to_pylist()
+        ans = answers.slice(s, _TEXT_ROWS).to_pylist()
+        raw = b"".join(hashlib.blake2b((_norm_text(q) + "\x1f" + _norm_text(a)).encode("utf-8", "surrogatepass"),
+                                       digest_size=16).digest() for q, a in zip(qs, ans))
+        dig[s:s + len(qs)] = np.frombuffer(raw, np.uint64).reshape(-1, 2)
+    order = np.lexsort((dig[:, 1], dig[:, 0]))  # stable: equal texts in pool order
+    d = dig[order]
+    new = np.ones(n, bool)
+    new[1:] = (d[1:] != d[:-1]).any(axis=1)
+    run_first = order[np.flatnonzero(new)]
+    first = np.empty(n, np.int64)
+    first[order] = run_first[np.cumsum(new) - 1]
+    return first
+
+
+def _roots(p: np.ndarray) -> np.ndarray:
+    """Root of every element of a union-find parent array (pointer jumping)."""
+    r = p.copy()
+    while True:
+        nxt = r[r]
+        if np.array_equal(nxt, r):
+            return r
+        r = nxt
+
+
+def _group_ids(prefix: str, uids, roots: np.ndarray, null: np.ndarray | None = None):
+    """Arrow strings ``prefix + stable_hash(uid of the root)`` per element (null where ``null``),
+    one hash per distinct root."""
+    import pyarrow as pa
+
+    keep = np.ones(len(roots), bool) if null is None else ~null
+    u, inv = np.unique(roots[keep], return_inverse=True)
+    names = [prefix + stable_hash(x) for x in uids.take(pa.array(u, pa.int64())).to_pylist()]
+    idx = np.zeros(len(roots), np.int64)
+    idx[keep] = inv.reshape(-1)
+    return pa.array(names, pa.string()).take(pa.array(idx, pa.int64(), mask=None if null is None else null))
+
+
+def dup_group_columns(uids, media_code: np.ndarray, questions, answers, item_code: np.ndarray,
+                      item_kinds: Sequence[str], item_hashes: Sequence[Sequence[int]],
+                      max_bits_per_hash: float = MAX_BITS_PER_HASH):
+    """Near-duplicate groups of candidates (see module doc) on Arrow columns: what ``gdo profile``
+    runs, holding no Python object per candidate.
+
+    Args:
+        uids, questions, answers: Arrow string arrays (N, pool order).
+        media_code: int (N,), the candidate's media group (same code = same media item; -1: none).
+        item_code: int (M,), the media code of each distinct media item (-1: no candidate has it).
+        item_kinds, item_hashes: per item (M): kind, hash list.
+
+    Returns:
+        (dup_group Arrow string (N,), dup_size int64 numpy (N,), media_group Arrow string (N,),
+        null for candidates without media).
+    """
+    import pyarrow as pa
+
     n = len(uids)
+    if isinstance(uids, pa.ChunkedArray):
+        uids = uids.combine_chunks()
+    code = np.asarray(media_code, np.int64)
+    # each candidate on a media item points at the item's first candidate: a union-find forest
+    # whose roots are the smallest members, as union() keeps them
+    has = np.flatnonzero(code >= 0)
+    ncode = int(code.max()) + 1 if has.size else 0
+    first_of = np.full(max(ncode, 1), -1, np.int64)
+    if has.size:
+        u, fi = np.unique(code[has], return_index=True)
+        first_of[u] = has[fi]
     dsu = _DSU(n)
+    if has.size:
+        dsu.p[has] = first_of[code[has]]
     media_dsu = _DSU(n)
-    by_key: dict[str, list[int]] = defaultdict(list)
-    for i, k in enumerate(media_keys):
-        if k is not None:
-            by_key[k].append(i)
-    # same media item
-    for members in by_key.values():
-        for j in members[1:]:
-            dsu.union(members[0], j)
-            media_dsu.union(members[0], j)
-    # near-duplicate media items
+    media_dsu.p[:] = dsu.p
+    icode = np.asarray(item_code, np.int64)
     for a, b in near_duplicate_pairs(item_kinds, item_hashes, max_bits_per_hash):
-        ca, cb = by_key.get(item_keys[a]), by_key.get(item_keys[b])
-        if ca and cb:
-            dsu.union(ca[0], cb[0])
-            media_dsu.union(ca[0], cb[0])
-    # exact text duplicates
-    first_text: dict[str, int] = {}
-    for i, (q, a) in enumerate(zip(questions, answers)):
-        t = _norm_text(q) + "\x1f" + _norm_text(a)
-        j = first_text.setdefault(t, i)
-        if j != i:
-            dsu.union(j, i)
-    roots = np.array([dsu.find(i) for i in range(n)], dtype=np.int64)
+        ca = first_of[icode[a]] if 0 <= icode[a] < ncode else -1
+        cb = first_of[icode[b]] if 0 <= icode[b] < ncode else -1
+        if ca >= 0 and cb >= 0:
+            dsu.union(int(ca), int(cb))
+            media_dsu.union(int(ca), int(cb))
+    first = _text_first(questions, answers, n) if n else np.zeros(0, np.int64)
+    for i in np.flatnonzero(first != np.arange(n)):
+        dsu.union(int(first[i]), int(i))
+    roots = _roots(dsu.p)
     sizes = np.bincount(roots, minlength=n)[roots] if n else np.zeros(0, np.int64)
-    ids = np.array(["dup-" + stable_hash(uids[r]) for r in roots], dtype=object)
-    mroots = [media_dsu.find(i) for i in range(n)]
-    mids = np.array([None if media_keys[i] is None else "med-" + stable_hash(uids[r])
-                     for i, r in enumerate(mroots)], dtype=object)
+    ids = _group_ids("dup-", uids, roots)
+    mids = _group_ids("med-", uids, _roots(media_dsu.p), null=code < 0)
     return ids, sizes.astype(np.int64), mids

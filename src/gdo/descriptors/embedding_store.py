@@ -80,8 +80,12 @@ def write_embeddings(out_dir: str | Path, uids: Sequence[str], text_emb: np.ndar
                      model_mask: np.ndarray | None = None, meta: dict | None = None) -> Path:
     """Write ``embeddings.parquet`` and ``embeddings.meta.json`` atomically into ``out_dir``.
 
+    Memory: the Parquet table wraps the float32 matrices without a copy; the float16 sidecars
+    are written and the pool means summed a block of rows at a time.
+
     Args:
-        uids: N candidate uids. text_emb: float (N, 384). visual_emb / model_emb: float (N, d) or
+        uids: N candidate uids (a sequence or an Arrow string array). media_keys: likewise.
+            text_emb: float (N, 384). visual_emb / model_emb: float (N, d) or
             None; their masks: bool (N,), False where the row has no embedding (stored null).
         meta: encoder ids (``text_encoder``, ``visual_encoder``, ``model_id``); dims are added.
 
@@ -94,9 +98,9 @@ def write_embeddings(out_dir: str | Path, uids: Sequence[str], text_emb: np.ndar
     for name, m in (("text_emb", text_emb), ("visual_emb", visual_emb), ("model_emb", model_emb)):
         if m is not None and (m.ndim != 2 or m.shape[0] != n):
             raise EmbeddingStoreError(f"{name}: shape {m.shape} does not match {n} uids")
-    cols = {"uid": pa.array(list(uids), pa.string())}
+    cols = {"uid": _strings(uids)}
     if media_keys is not None:
-        cols["media_key"] = pa.array(list(media_keys), pa.string())
+        cols["media_key"] = _strings(media_keys)
     cols["text_emb"] = _fixed(text_emb, None, n)
     cols["visual_emb"] = _fixed(visual_emb, visual_mask, n)
     cols["model_emb"] = _fixed(model_emb, model_mask, n)
@@ -112,7 +116,7 @@ def write_embeddings(out_dir: str | Path, uids: Sequence[str], text_emb: np.ndar
                 if f.exists():
                     f.unlink()
             continue
-        _save_npy(stale[0], np.asarray(mat, dtype=np.float16))
+        _save_npy_rows(stale[0], mat, np.float16)
         if mask is not None:
             _save_npy(stale[1], np.asarray(mask, dtype=bool))
         elif stale[1].exists():
@@ -124,15 +128,62 @@ def write_embeddings(out_dir: str | Path, uids: Sequence[str], text_emb: np.ndar
     means = {"text": (np.asarray(text_emb).sum(axis=0, dtype=np.float64) / n).tolist() if n else None}
     for space, mat, mask in (("visual", visual_emb, visual_mask), ("model", model_emb, model_mask)):
         if mat is not None:
-            rows = np.asarray(mat)[mask] if mask is not None else np.asarray(mat)
-            means[space] = (rows.sum(axis=0, dtype=np.float64) / len(rows)).tolist() if len(rows) else None
+            means[space] = _masked_mean(np.asarray(mat), mask)
     m["means"] = means
-    m["sidecars"] = {"files": side, "n": n, "first_uid": uids[0] if n else None, "last_uid": uids[-1] if n else None}
+    first, last = (cols["uid"][0].as_py(), cols["uid"][n - 1].as_py()) if n else (None, None)
+    m["sidecars"] = {"files": side, "n": n, "first_uid": first, "last_uid": last}
     m.update({"n": n, "text_dim": int(text_emb.shape[1]),
               "visual_dim": int(visual_emb.shape[1]) if visual_emb is not None else None,
               "model_dim": int(model_emb.shape[1]) if model_emb is not None else None})
     write_json_atomic(out / META_FILE, m)
     return path
+
+
+def _strings(values) -> pa.Array:
+    """A contiguous Arrow string array of ``values`` (a sequence, or an Arrow (chunked) array)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values if values.type == pa.string() else values.cast(pa.string())
+    return pa.array(list(values), pa.string())
+
+
+_ROWS = 65536  # rows per block of the sidecar writes and mean sums
+
+
+def _save_npy_rows(path: Path, mat: np.ndarray, dtype) -> None:
+    """``np.save(path, mat.astype(dtype))``, byte for byte (the same header), written a block of
+    rows at a time: no converted copy of the whole matrix. Atomic (temporary file, rename)."""
+    import os
+
+    mat = np.asarray(mat)
+    tmp = path.with_name(path.name + ".tmp")
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": mat.shape}
+    with open(tmp, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)  # what np.save writes (format 1.0 fits this header)
+        for s in range(0, mat.shape[0], _ROWS):
+            f.write(np.ascontiguousarray(mat[s:s + _ROWS], dtype=dtype).tobytes())
+    os.replace(tmp, path)
+
+
+def _masked_mean(mat: np.ndarray, mask: np.ndarray | None) -> list | None:
+    """``mat[mask].sum(axis=0, dtype=float64) / count`` as a list (None without rows), summed a
+    block at a time into one float64 accumulator: the same row-after-row additions NumPy makes
+    on the whole (count, d >= 2) array, so the same bits, without the masked copy."""
+    rows = int(mask.sum()) if mask is not None else mat.shape[0]
+    if not rows:
+        return None
+    if mat.ndim != 2 or mat.shape[1] < 2:
+        sel = mat[mask] if mask is not None else mat
+        return (sel.sum(axis=0, dtype=np.float64) / rows).tolist()
+    acc = None
+    for s in range(0, mat.shape[0], _ROWS):
+        b = mat[s:s + _ROWS] if mask is None else mat[s:s + _ROWS][mask[s:s + _ROWS]]
+        if not len(b):
+            continue
+        b = b.astype(np.float64)
+        acc = np.add.reduce(b if acc is None else np.concatenate([acc[None], b]), axis=0)
+    return (acc / rows).tolist()
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:

@@ -198,12 +198,13 @@ def _check_candidates(t: pa.Table) -> pa.Table:
     missing = [c for c in _REQUIRED if c not in t.column_names]
     if missing:
         raise ValueError(f"candidates table lacks columns {missing} (see gdo.schema.CANDIDATE_SCHEMA)")
-    uids = t.column("uid").to_pylist()
-    if any(u is None for u in uids):
+    import pyarrow.compute as pc
+
+    if t.column("uid").null_count:
         raise ValueError("candidates table has a null uid")
-    if len(set(uids)) != len(uids):
+    if t.num_rows and pc.count_distinct(t.column("uid")).as_py() != t.num_rows:  # no Python set of every uid
         seen, dup = set(), None
-        for u in uids:
+        for u in t.column("uid").to_pylist():
             if u in seen:
                 dup = u
                 break
@@ -223,54 +224,91 @@ def _check_candidates(t: pa.Table) -> pa.Table:
 
 class MediaItems(abc.Sequence):
     """The distinct media items of a pool, ``(media_key, media_kind, paths)`` each, in first-seen
-    (pool) order; an item's paths are read from the candidates' Arrow column when accessed, so the
-    driver never holds every item's path list at once."""
+    (pool) order, read from compact Arrow arrays (one row per item) when accessed, so the driver
+    never holds every item's path list as Python objects."""
 
-    def __init__(self, ctx: "ProfileContext", rows: list[int]):
-        self._ctx = ctx
-        self._rows = rows
+    def __init__(self, keys: pa.Array, kinds: pa.Array, paths: pa.Array):
+        self._keys, self._kinds, self._paths = keys, kinds, paths
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._keys)
 
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        r = self._rows[i]
-        return (self._ctx.mkeys[r], self._ctx.kinds[r], self._ctx.media_of(r))
+        return (self._keys[i].as_py(), self._kinds[i].as_py(), self._paths[i].as_py() or [])
+
+
+def _pylist(col: pa.ChunkedArray | pa.Array, idx: Sequence[int]) -> list:
+    """Python values of ``col`` at ``idx`` (consecutive indices, a shard: a slice, no copy)."""
+    idx = list(idx) if not isinstance(idx, (list, range)) else idx
+    if not len(idx):
+        return []
+    if idx[-1] - idx[0] == len(idx) - 1:
+        return col.slice(idx[0], len(idx)).to_pylist()
+    return col.take(pa.array(list(idx), pa.int64())).to_pylist()
+
+
+def _release_arrow_memory() -> None:
+    """Hand memory Arrow's allocator keeps after frees (a Parquet read, a combined column) back
+    to the OS: mimalloc and jemalloc hold it otherwise (hundreds of MB on large pools)."""
+    pa.default_memory_pool().release_unused()
 
 
 class ProfileContext:
     """What descriptor groups read: the candidates (pool order), the config, stage results and
     per-candidate arrays derived from them (computed once, on first use).
 
-    Arrays are length ``n`` (candidates): ``amm``/``div`` float64 (NaN = unreadable media, 0 = no
-    media), ``lex``/``tnc`` float64 in [0, 1], ``judge`` float64 or None without a model,
-    ``text_emb`` float32 ``(n, 384)``, ``cand_visual`` float32 ``(n, D)`` (zeros without media).
+    Per-candidate data stays in Arrow (``cands`` columns; :meth:`column`, :meth:`values`) or
+    numpy: the driver holds no Python object per candidate (issue 17: bounded driver memory).
+    ``mkey_arr`` (string, null without media) is each candidate's media key, ``item_code``
+    int32 its item in :attr:`item_list` (-1: none). The ``media`` column is dropped once the
+    items are known unless the model stage needs it (:meth:`media_of` then reads the item's
+    paths). Arrays are length ``n`` (candidates): ``amm``/``div`` float64 (NaN = unreadable
+    media, 0 = no media), ``lex``/``tnc`` float64 in [0, 1], ``judge`` float64 or None without a
+    model, ``text_emb`` float32 ``(n, 384)``, ``cand_visual`` float32 ``(n, D)`` (zeros without
+    media; built only on request: clustering and the embedding store read ``visual_rows``).
+    ``uids``, ``questions``, ... (Python lists) remain for descriptor plugins, built on first use.
     """
 
     def __init__(self, cfg: ProfileConfig, cands: pa.Table):
+        import pyarrow.compute as pc
+
         self.cfg = cfg
-        self.cands = cands
         self.groups = cfg.groups
         self.n = cands.num_rows
-        self.uids = cands.column("uid").to_pylist()
-        self.kinds = cands.column("media_kind").to_pylist()
-        # media paths stay in Arrow (a frame list holds dozens of paths): read per row on demand
-        self._media = cands.column("media").combine_chunks() if self.n else pa.array([], pa.list_(pa.string()))
-        n_media = np.asarray(self._media.value_lengths().fill_null(0).to_numpy(zero_copy_only=False))
-        self.vkeys = cands.column("video_key").to_pylist()
-        self.questions = cands.column("question").to_pylist()
-        self.answers = cands.column("answer").to_pylist()
-        self.buckets = cands.column("bucket").to_pylist()
-        self.mkeys = [None if not n_media[i] or kd in (None, "none")
-                      else (v if v and kd in ("video", "frames") else media_key_of(kd, self.media_of(i), v))
-                      for i, (kd, v) in enumerate(zip(self.kinds, self.vkeys))]
-        first: dict[str, int] = {}
-        for i, key in enumerate(self.mkeys):
-            if key is not None and key not in first:
-                first[key] = i
-        self.item_list = MediaItems(self, list(first.values()))  # distinct media items, first-seen order
+        media = cands.column("media")
+        kind = cands.column("media_kind")
+        vkey = cands.column("video_key")
+        n_media = np.asarray(pc.fill_null(pc.list_value_length(media), 0).to_numpy(zero_copy_only=False))
+        has_media = (n_media > 0) & np.asarray(pc.fill_null(pc.not_equal(kind, "none"), False).to_numpy(
+            zero_copy_only=False), bool)
+        is_vid = np.asarray(pc.fill_null(pc.is_in(kind, value_set=pa.array(["video", "frames"])), False).to_numpy(
+            zero_copy_only=False), bool)
+        v_ok = np.asarray(pc.fill_null(pc.greater(pc.utf8_length(vkey), 0), False).to_numpy(zero_copy_only=False), bool)
+        use_v = has_media & is_vid & v_ok
+        other = has_media & ~use_v  # images (and unkeyed videos): a hash of the paths, in Python
+        keys = pc.if_else(pa.array(use_v), vkey.combine_chunks() if self.n else pa.array([], pa.string()),
+                          pa.scalar(None, pa.string()))
+        if other.any():
+            sub = cands.select(["media_kind", "media", "video_key"]).filter(pa.array(other))
+            made = [media_key_of(kd, m, v) for kd, m, v in zip(*(sub.column(c).to_pylist() for c in sub.column_names))]
+            del sub
+            keys = pc.replace_with_mask(keys, pa.array(other), pa.array(made, pa.string()))
+        self.mkey_arr = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+        enc = pc.dictionary_encode(self.mkey_arr)  # dictionary in first-seen order
+        self.item_code = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), np.int32)
+        pos = np.flatnonzero(self.item_code >= 0)
+        first = pos[np.unique(self.item_code[pos], return_index=True)[1]] if pos.size else pos
+        take = pa.array(first, pa.int64())
+        # distinct media items, first-seen order: compact copies, one row per item
+        self.item_list = MediaItems(enc.dictionary, kind.take(take).combine_chunks(),
+                                    media.take(take).combine_chunks() if len(first) else pa.array([], media.type))
+        if cfg.model is None:  # only the model stage reads per-candidate paths
+            cands = cands.drop_columns(["media"])
+        del media
+        self.cands = cands
+        _release_arrow_memory()
         self.need_text = bool({"cluster", "embeddings"} & set(self.groups))
         self.model_id = model_identity(cfg.model) if cfg.model is not None else None
         self.model_frames = cfg.model_frames or cfg.frames
@@ -279,9 +317,56 @@ class ProfileContext:
         self.info: dict[str, Any] = {}
         self._cache: dict[str, Any] = {}
 
+    def column(self, name: str) -> pa.ChunkedArray:
+        """A candidate column (pool order), e.g. ``uid``, ``question``, ``bucket``."""
+        return self.cands.column(name)
+
+    def values(self, name: str, idx: Sequence[int]) -> list:
+        """Python values of candidate column ``name`` at ``idx`` (a shard's consecutive indices)."""
+        return _pylist(self.cands.column(name), idx)
+
     def media_of(self, i: int) -> list[str]:
-        """Media paths of candidate ``i`` (pool order); [] when it has none."""
-        return self._media[i].as_py() or []
+        """Media paths of candidate ``i`` (pool order); [] when it has none. Without the ``media``
+        column (dropped when no model runs) the paths of the candidate's media item."""
+        if "media" in self.cands.column_names:
+            return self.cands.column("media")[i].as_py() or []
+        j = int(self.item_code[i])
+        return self.item_list[j][2] if j >= 0 else []
+
+    def texts_of(self, idx: Sequence[int]) -> list[str]:
+        """The embedded text (question, newline, answer) of candidates ``idx``."""
+        from gdo.descriptors.embeddings import text_inputs
+
+        return text_inputs(self.values("question", idx), self.values("answer", idx))
+
+    # Python lists per candidate, for descriptor plugins (built-in groups read Arrow columns)
+    @property
+    def uids(self) -> list:
+        return self._once("uids", lambda: self.column("uid").to_pylist())
+
+    @property
+    def kinds(self) -> list:
+        return self._once("kinds", lambda: self.column("media_kind").to_pylist())
+
+    @property
+    def vkeys(self) -> list:
+        return self._once("vkeys", lambda: self.column("video_key").to_pylist())
+
+    @property
+    def questions(self) -> list:
+        return self._once("questions", lambda: self.column("question").to_pylist())
+
+    @property
+    def answers(self) -> list:
+        return self._once("answers", lambda: self.column("answer").to_pylist())
+
+    @property
+    def buckets(self) -> list:
+        return self._once("buckets", lambda: self.column("bucket").to_pylist())
+
+    @property
+    def mkeys(self) -> list:
+        return self._once("mkeys", lambda: self.mkey_arr.to_pylist())
 
     def _once(self, name, fn):
         if name not in self._cache:
@@ -290,9 +375,8 @@ class ProfileContext:
 
     @property
     def texts(self) -> list[str]:
-        from gdo.descriptors.embeddings import text_inputs
-
-        return self._once("texts", lambda: text_inputs(self.questions, self.answers))
+        """Every candidate's embedded text (plugins; the text stage reads :meth:`texts_of` per shard)."""
+        return self._once("texts", lambda: self.texts_of(range(self.n)))
 
     @property
     def text_encoder_id(self) -> str:
@@ -315,64 +399,92 @@ class ProfileContext:
 
     @property
     def cand_item(self) -> np.ndarray:
-        mi = self.m_index
-        return self._once("cand_item", lambda: np.array(
-            [mi.get(k, -1) if k is not None else -1 for k in self.mkeys], dtype=np.int64))
+        """int64 (n,): each candidate's row in the media table (-1: no media or no row)."""
+        def make():
+            import pyarrow.compute as pc
+
+            mt = self.media_tab
+            if mt is None:
+                return np.full(self.n, -1, np.int64)
+            ix = pc.index_in(self.mkey_arr, value_set=mt.column("media_key").combine_chunks())
+            return np.asarray(pc.fill_null(ix, -1).to_numpy(zero_copy_only=False), np.int64)
+        return self._once("cand_item", make)
 
     def _frames(self):
-        native = self.cands.column("native_frames").to_pylist()
-        n_frames = self.cands.column("n_frames").to_pylist()
-        err = [None] * self.n
-        decoded = [None] * self.n
-        flags = [None] * self.n
+        """Arrow arrays (n,): native_frames, n_frames (int32), media_error (string), decoded_frames
+        (int32), media_flags (string): the candidates' values completed from their item's decode."""
+        import pyarrow.compute as pc
+
+        def ints(col):
+            arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+            return (np.asarray(pc.fill_null(arr, 0).to_numpy(zero_copy_only=False), np.int64),
+                    np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), bool))
+
+        native, has_nat = ints(self.column("native_frames"))
+        nfr, has_nf = ints(self.column("n_frames"))
+        n, T = self.n, self.cfg.frames
+        err = pa.nulls(n, pa.string())
+        decoded = pa.nulls(n, pa.int64())
+        flags = pa.nulls(n, pa.string())
         mt = self.media_tab
+        is_vid = np.asarray(pc.fill_null(pc.is_in(self.column("media_kind"), value_set=pa.array(["video", "frames"])),
+                                         False).to_numpy(zero_copy_only=False), bool)
         if mt is not None:
-            item_native = mt.column("native").to_pylist()
-            item_err = mt.column("error").to_pylist()
-            item_dec = mt.column("decoded").to_pylist()
-            item_flags = mt.column("flags").to_pylist()
             ci = self.cand_item
-            for i in range(self.n):
-                j = ci[i]
-                if j >= 0:
-                    decoded[i] = item_dec[j]
-                    flags[i] = item_flags[j]
-                    if native[i] is None and self.kinds[i] in ("video", "frames"):
-                        native[i] = item_native[j]
-                    if item_dec[j] is not None and native[i] is not None and item_dec[j] < native[i]:
-                        native[i] = item_dec[j]  # a damaged payload: the frames that decode (flag partial)
-                        n_frames[i] = min(native[i], self.cfg.frames)
-                    err[i] = item_err[j]
-            for i in range(self.n):
-                if n_frames[i] is None and native[i] is not None:
-                    n_frames[i] = (min(native[i], self.cfg.frames) if self.kinds[i] in ("video", "frames")
-                                   else native[i])
+            has = ci >= 0
+            idx = pa.array(np.where(has, ci, 0), pa.int64(), mask=~has)
+            decoded = mt.column("decoded").take(idx).combine_chunks()
+            flags = mt.column("flags").take(idx).combine_chunks()
+            err = mt.column("error").take(idx).combine_chunks()
+            i_nat, i_has_nat = ints(mt.column("native").take(idx))
+            dec, has_dec = ints(decoded)
+            fill = has & ~has_nat & is_vid  # the pool did not say: the decode's count
+            native = np.where(fill, i_nat, native)
+            has_nat = has_nat | (fill & i_has_nat)
+            cut = has & has_dec & has_nat & (dec < native)  # a damaged payload: the frames that decode
+            native = np.where(cut, dec, native)
+            nfr = np.where(cut, np.minimum(native, T), nfr)
+            has_nf = has_nf | cut
+            late = ~has_nf & has_nat
+            nfr = np.where(late, np.where(is_vid, np.minimum(native, T), native), nfr)
+            has_nf = has_nf | late
         if "media_flags" in self.cands.column_names:  # flags found at ingest (gdo.media.probe) join decode's
             from gdo.media.probe import merge_flags
 
-            flags = merge_flags(self.cands.column("media_flags").to_pylist(), flags)
-        return native, n_frames, err, decoded, flags
+            cf = self.column("media_flags")
+            some = np.asarray(pc.fill_null(pc.greater(pc.list_value_length(cf), 0), False).to_numpy(
+                zero_copy_only=False), bool)
+            some |= np.asarray(pc.fill_null(pc.greater(pc.utf8_length(flags), 0), False).to_numpy(
+                zero_copy_only=False), bool)
+            if some.any():  # merge only where either side has a flag (None elsewhere, as merge_flags gives)
+                sel = pa.array(some)
+                merged = merge_flags(cf.filter(sel).to_pylist(), flags.filter(sel).to_pylist())
+                flags = pc.replace_with_mask(pa.nulls(n, pa.string()), sel, pa.array(merged, pa.string()))
+            else:
+                flags = pa.nulls(n, pa.string())
+        return (pa.array(native, pa.int32(), mask=~has_nat), pa.array(nfr, pa.int32(), mask=~has_nf), err,
+                decoded.cast(pa.int32()), flags)
 
     @property
-    def native(self) -> list:
-        """native_frames per candidate, filled from the decode where the pool did not say."""
+    def native(self) -> pa.Array:
+        """native_frames per candidate (int32), filled from the decode where the pool did not say."""
         return self._once("frames", self._frames)[0]
 
     @property
-    def n_frames(self) -> list:
+    def n_frames(self) -> pa.Array:
         return self._once("frames", self._frames)[1]
 
     @property
-    def media_error(self) -> list:
+    def media_error(self) -> pa.Array:
         return self._once("frames", self._frames)[2]
 
     @property
-    def decoded_frames(self) -> list:
-        """Frames that decoded per candidate's media item (None: not decoded; gdo.media)."""
+    def decoded_frames(self) -> pa.Array:
+        """Frames that decoded per candidate's media item (null: not decoded; gdo.media)."""
         return self._once("frames", self._frames)[3]
 
     @property
-    def media_flags(self) -> list:
+    def media_flags(self) -> pa.Array:
         """Comma-joined media flags (partial, vfr, rotated, upscaled, ...) from ingest and decode."""
         return self._once("frames", self._frames)[4]
 
@@ -391,7 +503,7 @@ class ProfileContext:
 
     @property
     def lex(self) -> np.ndarray:
-        return self._once("lex", lambda: F.lexical_tnc(self.questions))
+        return self._once("lex", lambda: F.lexical_tnc(self.column("question")))
 
     @property
     def judge(self) -> np.ndarray | None:
@@ -432,7 +544,7 @@ class ProfileContext:
             has = ci >= 0
             amm[has] = ia[ci[has]]
             div[has] = idv[ci[has]]
-        none = np.array([m is None for m in self.mkeys], dtype=bool)
+        none = ~np.asarray(self.mkey_arr.is_valid().to_numpy(zero_copy_only=False), bool)
         amm[none] = 0.0  # no visual input: no motion
         div[none] = 0.0
         return amm, div
@@ -445,15 +557,34 @@ class ProfileContext:
     def div(self) -> np.ndarray:
         return self._once("motion", self._motion)[1]
 
+    def take_text(self, shards: list) -> None:
+        """Set the text stage's results from its shard tables (``uid``, ``text_emb``), emptying
+        ``shards`` as it goes: the float32 ``(n, 384)`` matrix is filled shard by shard while
+        each shard's list column is released, so the embeddings are never held twice."""
+        n = sum(t.num_rows for t in shards)
+        emb = np.empty((n, 384), np.float32)
+        uids, o = [], 0
+        for i in range(len(shards)):
+            t, shards[i] = shards[i], None
+            k = t.num_rows
+            if k:
+                emb[o:o + k] = list_to_np(t.column("text_emb"), 384)
+            uids.append(t.select(["uid"]))
+            o += k
+            del t
+        self.stage_tables["text"] = pa.concat_tables(uids) if uids else pa.table({"uid": pa.array([], pa.string())})
+        self._cache["text_emb"] = emb
+        _release_arrow_memory()
+
     @property
     def text_emb(self) -> np.ndarray | None:
+        """float32 ``(n, 384)``: the text stage's embeddings (the one copy; :meth:`take_text`)."""
         t = self.stage_tables.get("text")
         if t is None:
             return None
 
         def make():
             emb = list_to_np(t.column("text_emb"), 384)
-            # the matrix is the one copy kept: the stage table's list column is dropped (driver memory)
             self.stage_tables["text"] = t.drop_columns(["text_emb"])
             return emb
 
@@ -474,6 +605,15 @@ class ProfileContext:
     @property
     def visual_dim(self) -> int:
         return 160 if "visual_hf" not in self.stage_tables else self.visual_items.shape[1]
+
+    @property
+    def visual_rows(self):
+        """:class:`gdo.descriptors.cluster.Gathered`: the rows of :attr:`cand_visual` (each
+        candidate's item feature, zeros without media) without the ``(n, D)`` matrix."""
+        from gdo.descriptors.cluster import Gathered
+
+        return Gathered(self.visual_items, self.cand_item if self.visual_items is not None else np.full(self.n, -1),
+                        dim=self.visual_dim)
 
     @property
     def cand_visual(self) -> np.ndarray:
@@ -589,7 +729,7 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
             store = ShardStore(shard_root, stage.name, stage.store_config(ctx))
             if stage.name in ("media", "text"):
                 stage_hashes[stage.name] = store.hash
-            units = list(range(len(ctx.item_list) if stage.unit == "media" else ctx.n))
+            units = range(len(ctx.item_list) if stage.unit == "media" else ctx.n)
             parts = chunk(units, sizes[stage.size_key or stage.name])
             names = [store.shard_name(i, stage.keys(ctx, p)) for i, p in enumerate(parts)]
             args = stage.setup_args(ctx)
@@ -617,7 +757,12 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
             if res.failures:
                 failures[stage.name] = res.failures
                 continue
-            ctx.stage_tables[stage.name] = res.table()
+            if stage.name == "text":
+                ctx.take_text(res.tables)  # the matrix, never the list column beside it
+            else:
+                ctx.stage_tables[stage.name] = res.table()
+            del res
+            _release_arrow_memory()
     finally:
         close = getattr(ex, "close", None)
         if close is not None and executor is None:
@@ -633,12 +778,16 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
     # ---- assemble: every enabled descriptor group fills its columns
     t = time.perf_counter()
     schema = descriptor_schema()
-    cols: dict[str, Any] = {f.name: [None] * ctx.n for f in schema}
+    types = {f.name: f.type for f in schema}
+    cols: dict[str, pa.Array] = {}
     for d in reg.descriptors:
         on = d.enabled(ctx) if d.enabled is not None else d.name in ctx.groups
-        if on:
-            cols.update(d.compute(ctx))
-    table = pa.table({f.name: pa.array(cols[f.name], f.type) for f in schema}, schema=schema)
+        if on:  # each group's columns become Arrow at once (lists, numpy or Arrow from the group)
+            cols.update({c: _as_column(v, types[c], c) for c, v in d.compute(ctx).items() if c in types})
+            _release_arrow_memory()
+    table = pa.table({f.name: cols[f.name] if f.name in cols else pa.nulls(ctx.n, f.type) for f in schema},
+                     schema=schema)
+    del cols
     write_parquet_atomic(out / "descriptors.parquet", table)
     text_emb = ctx.text_emb
     media_tab = ctx.media_tab
@@ -668,7 +817,7 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
         "stage_hashes": stage_hashes,
         "n_candidates": ctx.n,
         "n_media_items": len(ctx.item_list),
-        "media_errors": int(sum(e is not None for e in cols["media_error"])),
+        "media_errors": int(table.num_rows - table.column("media_error").null_count),
         "cluster": ctx.info.get("cluster"),
         "columns": table.column_names,
         "library_versions": _versions(),
@@ -695,13 +844,16 @@ def _write_embeddings(out: Path, ctx: ProfileContext) -> None:
 
     v_emb, has_v = None, None
     if ctx.visual_items is not None:
-        v_emb = ctx.cand_visual
-        has_v = (ctx.cand_item >= 0) & (np.linalg.norm(v_emb, axis=1) > 0)
+        v_emb = ctx.visual_rows.take(slice(None))  # the values of cand_visual, built here only
+        has_v = ctx.cand_item >= 0
+        for s in range(0, ctx.n, 65536):  # row norms a batch at a time (no (n, D) temporary)
+            has_v[s:s + 65536] &= np.linalg.norm(v_emb[s:s + 65536], axis=1) > 0
     from gdo.descriptors.groups.model import model_embeddings, model_probe_of
 
     me = model_embeddings(ctx)
     m_emb, m_mask = me if me is not None else (None, None)
-    write_embeddings(out, ctx.uids, ctx.text_emb, media_keys=ctx.mkeys, visual_emb=v_emb, visual_mask=has_v,
+    write_embeddings(out, ctx.column("uid"), ctx.text_emb, media_keys=ctx.mkey_arr, visual_emb=v_emb,
+                     visual_mask=has_v,
                      model_emb=m_emb, model_mask=m_mask,
                      meta={"text_encoder": ctx.cfg.text_encoder,
                            "visual_encoder": ctx.visual_encoder_id or "handcrafted",
@@ -709,6 +861,23 @@ def _write_embeddings(out: Path, ctx: ProfileContext) -> None:
                            "model_frames": ctx.model_frames if me is not None else None,
                            "model_pooling": MODEL_POOLING if me is not None else None,
                            "model_probe": model_probe_of(ctx) if me is not None else None})
+
+
+def _as_column(values, typ: pa.DataType, name: str) -> pa.Array:
+    """A descriptor group's column as one contiguous Arrow array of ``typ``: from a list, a numpy
+    array (NaN stays a value, None in an object array is null) or an Arrow (chunked) array.
+    Contiguous, as ``pa.array`` of a list gives it, so descriptors.parquet's pages are the same.
+
+    Raises:
+        ValueError: a value that does not convert (the message names the column)."""
+    try:
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        if isinstance(values, pa.Array):
+            return values if values.type == typ else values.cast(typ)
+        return pa.array(values, typ)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as e:
+        raise ValueError(f"descriptor column {name!r}: {e}") from e
 
 
 def _merge_timings(path: Path, timings: dict) -> None:

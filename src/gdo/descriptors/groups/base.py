@@ -95,9 +95,10 @@ MEDIA = register(Stage(
 
 
 def _base_compute(ctx) -> dict:
+    c = ctx.column
     return {
-        "uid": ctx.uids, "bucket": ctx.buckets, "video_key": ctx.vkeys, "media_key": ctx.mkeys,
-        "pool_pos": ctx.cands.column("pool_pos").to_pylist(), "duration_s": ctx.cands.column("duration_s").to_pylist(),
+        "uid": c("uid"), "bucket": c("bucket"), "video_key": c("video_key"), "media_key": ctx.mkey_arr,
+        "pool_pos": c("pool_pos"), "duration_s": c("duration_s"),
         "n_frames": ctx.n_frames, "native_frames": ctx.native, "media_error": ctx.media_error,
         "decoded_frames": ctx.decoded_frames, "media_flags": ctx.media_flags,
     }

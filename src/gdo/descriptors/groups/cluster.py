@@ -15,11 +15,12 @@ def _columns(ctx) -> dict:
     if not ctx.n:
         return {}
     mv = ctx.model_vals or {}
-    cid, rep, hard, info = cluster_descriptors(ctx.text_emb, ctx.cand_visual, ctx.tnc, ctx.amm, ctx.div,
+    # the visual block as a gather of per-item features: the (n, D) matrix is never built
+    cid, rep, hard, info = cluster_descriptors(ctx.text_emb, ctx.visual_rows, ctx.tnc, ctx.amm, ctx.div,
                                                mv.get("ppl"), mv.get("vds"), k=ctx.cfg.k, seed=ctx.cfg.seed,
                                                mode=ctx.cfg.mode)
     ctx.info["cluster"] = info
-    return {"cluster_id": cid.tolist(), "cluster_rep": rep.tolist(), "cluster_hard": hard.tolist()}
+    return {"cluster_id": cid, "cluster_rep": rep, "cluster_hard": hard}
 
 
 register(Descriptor(name="cluster", columns={"cluster_id": pa.int64(), "cluster_rep": pa.float64(),

@@ -19,18 +19,20 @@ register(MediaDescriptor(name="hashes", columns=(("phash", pa.list_(pa.uint64())
 
 
 def _columns(ctx) -> dict:
-    from gdo.descriptors.dedup import dup_groups
+    import numpy as np
+
+    from gdo.descriptors.dedup import dup_group_columns
 
     mt = ctx.media_tab
     if mt is not None:
-        ik = mt.column("media_key").to_pylist()
         ikind = mt.column("kind").to_pylist()
         ih = [[int(h) for h in hs] for hs in mt.column("phash").to_pylist()]
     else:
-        ik, ikind, ih = [], [], []
-    g, sz, mg = dup_groups(ctx.uids, [k if k in ctx.m_index else None for k in ctx.mkeys], ctx.questions,
-                           ctx.answers, ik, ikind, ih)
-    return {"dup_group": g.tolist(), "dup_size": sz.tolist(), "media_group": mg.tolist()}
+        ikind, ih = [], []
+    # a candidate's media group is its row in the media table (-1: none there), so item i is group i
+    g, sz, mg = dup_group_columns(ctx.column("uid"), ctx.cand_item, ctx.column("question"), ctx.column("answer"),
+                                  np.arange(len(ikind)), ikind, ih)
+    return {"dup_group": g, "dup_size": sz, "media_group": mg}
 
 
 register(Descriptor(name="dedup", columns={"dup_group": pa.string(), "dup_size": pa.int64(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gdo.descriptors import fields as F
 from gdo.descriptors.registry import Descriptor, register
@@ -12,27 +13,34 @@ from gdo.schema import IMAGE_QA
 
 
 def _columns(ctx) -> dict:
+    # Arrow columns in, numpy arrays out (profile turns each into Arrow at once): no Python list
     mode = ctx.cfg.mode
-    q = ctx.questions
+    q = ctx.column("question")
+    buckets = ctx.column("bucket")
     tt = ctx.tnc_text
-    out = {"tnc_lexical": ctx.lex.tolist(), "tnc": ctx.tnc.tolist(),
-           "tnc_text": tt.tolist() if tt is not None else [None] * ctx.n,
-           "question_form": F.question_form(q, mode=mode).tolist(),
-           "q_len_bucket": F.q_len_bucket(q).tolist(), "a_len_bucket": F.a_len_bucket(ctx.answers).tolist()}
-    nf = np.array([np.nan if v is None else v for v in ctx.n_frames], dtype=np.float64)
+    out = {"tnc_lexical": ctx.lex, "tnc": ctx.tnc,
+           "tnc_text": tt if tt is not None else pa.nulls(ctx.n, pa.float64()),
+           "question_form": F.question_form(q, mode=mode),
+           "q_len_bucket": F.q_len_bucket(q), "a_len_bucket": F.a_len_bucket(ctx.column("answer"))}
+    nf = _floats(ctx.n_frames)
     if mode == "paper":
-        out["duration_bucket"] = F.duration_bucket(nf).tolist()
+        out["duration_bucket"] = F.duration_bucket(nf)
     else:
-        nat = np.array([np.nan if v is None else v for v in ctx.native], dtype=np.float64)
+        nat = _floats(ctx.native)
         nat = np.where(np.isnan(nat), nf, nat)
         db = F.duration_bucket(nat)
-        db[np.asarray(ctx.buckets, dtype=object) == IMAGE_QA] = "image"
-        out["duration_bucket"] = db.tolist()
+        db[np.asarray(pc.fill_null(pc.equal(buckets, IMAGE_QA), False).to_numpy(zero_copy_only=False), bool)] = "image"
+        out["duration_bucket"] = db
     judge = ctx.judge
     out["temporal_category"] = F.temporal_category(
-        ctx.buckets, q, tnc_judge=judge if (mode == "default" and judge is not None) else None).tolist()
-    out["source_group"] = F.source_group(ctx.cands.column("data_source")).tolist()
+        buckets, q, tnc_judge=judge if (mode == "default" and judge is not None) else None)
+    out["source_group"] = F.source_group(ctx.column("data_source"))
     return out
+
+
+def _floats(arr) -> np.ndarray:
+    """float64 (n,) of an Arrow integer column, NaN where null."""
+    return np.asarray(pc.fill_null(pc.cast(arr, pa.float64()), np.nan).to_numpy(zero_copy_only=False), np.float64)
 
 
 register(Descriptor(

@@ -20,8 +20,8 @@ SHARD_SCHEMA = SCHEMA.append(pa.field("model_emb", pa.list_(pa.float32())))
 
 
 def _keys(ctx, idx):
-    q, a = ctx.questions, ctx.answers
-    return [ctx.uids[i] + "\x1f" + stable_hash(q[i] or "", a[i] or "", *ctx.media_of(i)) for i in idx]
+    u, q, a = ctx.values("uid", idx), ctx.values("question", idx), ctx.values("answer", idx)
+    return [u[j] + "\x1f" + stable_hash(q[j] or "", a[j] or "", *ctx.media_of(i)) for j, i in enumerate(idx)]
 
 
 def _setup(args: dict):
@@ -80,7 +80,7 @@ def model_embeddings(ctx):
 def _rows_of(ctx, mt: pa.Table) -> list:
     """The model-stage table's row of each candidate (pool order); None where it has none."""
     mi = {u: i for i, u in enumerate(mt.column("uid").to_pylist())}
-    return [mi.get(u) for u in ctx.uids]
+    return [mi.get(u) for u in ctx.column("uid").to_pylist()]
 
 register(Stage(
     name="model", unit="candidates", uses_model=True, enabled=lambda ctx: ctx.cfg.model is not None,

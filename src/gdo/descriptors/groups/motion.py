@@ -6,8 +6,7 @@ candidate without media, null when its media could not be read.
 
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import pyarrow as pa
 
 from gdo.descriptors.registry import Descriptor, MediaDescriptor, register
@@ -29,8 +28,9 @@ register(MediaDescriptor(
 
 
 def _columns(ctx) -> dict:
-    return {"amm": [None if math.isnan(v) else float(v) for v in ctx.amm],
-            "frame_diversity": [None if math.isnan(v) else float(v) for v in ctx.div]}
+    # NaN (unreadable media) is null
+    return {"amm": pa.array(ctx.amm, pa.float64(), mask=np.isnan(ctx.amm)),
+            "frame_diversity": pa.array(ctx.div, pa.float64(), mask=np.isnan(ctx.div))}
 
 
 register(Descriptor(name="motion", columns={"amm": pa.float64(), "frame_diversity": pa.float64()},

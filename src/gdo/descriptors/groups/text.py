@@ -31,7 +31,7 @@ def _compute(state, payload) -> pa.Table:
 register(Stage(
     name="text", unit="candidates", uses_model=True, enabled=lambda ctx: ctx.need_text and ctx.n > 0,
     store_config=lambda ctx: {"version": TEXT_VERSION, "encoder": ctx.text_encoder_id, "batch_size": TEXT_BATCH},
-    keys=lambda ctx, idx: [ctx.uids[i] + "\x1f" + stable_hash(ctx.texts[i]) for i in idx],
-    payload=lambda ctx, idx: ([ctx.uids[i] for i in idx], [ctx.texts[i] for i in idx]),
+    keys=lambda ctx, idx: [u + "\x1f" + stable_hash(t) for u, t in zip(ctx.values("uid", idx), ctx.texts_of(idx))],
+    payload=lambda ctx, idx: (ctx.values("uid", idx), ctx.texts_of(idx)),
     setup_args=lambda ctx: {"encoder": ctx.cfg.text_encoder},
     setup=_setup, compute=_compute, size_key="text"))
