@@ -94,3 +94,22 @@ def test_temporal_rank_is_validated_and_default_mode_only():
         select(cand, desc, _goal("vds_quantile"), budget=20, seed=1, mode="paper")
     # the default stays the release's order (paper mode unchanged)
     assert goal_from_dict({"base": "temp_plus"}).temporal_rank == "score"
+
+
+def test_vds_quantile_minimum_does_not_depend_on_the_score_shortlist():
+    """The temporal minimum under ``vds_quantile`` ranks every temporal candidate at once: the size
+    of the score shortlist (``temporal_oversample``) must not change which ones it takes. The picks
+    are the head of :func:`vds_quantile_order` over all temporal candidates, as an independent
+    reading of the descriptor table says (per source stratum, by descending VDS)."""
+    cand, desc = _pool()
+    picks = {}
+    for over in (1.0, 20.0):
+        g = goal_from_dict({"base": "temp_plus", "min_video_ratio": 0.8, "max_video_ratio": 0.8,
+                            "min_temporal_in_video_ratio": 1.0, "temporal_oversample": over, "oversample": 1.0,
+                            "video_oversample": 1.0, "source_floor_topk": 0, "temporal_rank": "vds_quantile"})
+        res = select(cand, desc, g, budget=20, seed=1)
+        picks[over] = sorted(u for u, s in zip(res.gdo_uids(), res.gdo_stage) if s == "temporal_min")
+    assert picks[1.0] == picks[20.0]
+    # n = 20: min video 16, all temporal: 8 per source stratum, the 8 best VDS of each (index 12..19)
+    assert len(picks[1.0]) == 16
+    assert picks[1.0] == sorted(f"vv::{s}{i}::t0" for s in ("srcA", "srcB") for i in range(12, 20))

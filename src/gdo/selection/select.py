@@ -506,10 +506,12 @@ def select(candidates: pa.Table, descriptors: pa.Table | Descriptors | str | Pat
     t_kept = kept_order[temporal[kept_order]]
     t_rest = gorder[temporal[gorder] & ~kept[gorder]]
     if g.temporal_rank == "vds_quantile":
+        # one ranking over every temporal candidate: the score shortlist must not decide which
+        # ones are in reach (it would, whenever the minimum needs more than the shortlist holds)
         grank = np.empty(N, dtype=np.int64)
         grank[gorder] = np.arange(N)
-        t_kept = vds_quantile_order(t_kept, desc_cols["vds"], strat, grank)
-        t_rest = vds_quantile_order(t_rest, desc_cols["vds"], strat, grank)
+        t_kept = vds_quantile_order(np.concatenate([t_kept, t_rest]), desc_cols["vds"], strat, grank)
+        t_rest = t_rest[:0]
     F.run(t_kept.tolist(), "temporal_min", lambda: F.n_temporal >= min_temporal)
     if not paper:
         F.run(t_rest.tolist(), "temporal_min_pool", lambda: F.n_temporal >= min_temporal)
