@@ -85,6 +85,8 @@ def item(s: world.Sample) -> dict:
     """A gdo ``VLMItem``-style dict: video frames as a list, images as a list of arrays."""
     if s.frames.shape[0] == 0:
         return {"question": s.question, "answer": s.answer, "images": [], "video": None}
+    if s.kind == "multi":  # several stills: separate images
+        return {"question": s.question, "answer": s.answer, "images": list(s.frames), "video": None}
     if s.is_video:
         return {"question": s.question, "answer": s.answer, "images": [], "video": list(s.frames)}
     return {"question": s.question, "answer": s.answer, "images": [s.frames[0]], "video": None}

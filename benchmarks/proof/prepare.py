@@ -45,7 +45,7 @@ def gdo_env() -> dict:
 
 
 def prepare(work: Path, *, pool_n: int, pool_seed: int, pretrain_steps: int, pretrain_batch: int,
-            pretrain_lr: float, log=print) -> dict:
+            pretrain_lr: float, base_seed: int = 1, log=print) -> dict:
     import pool
     import base_model
 
@@ -61,8 +61,9 @@ def prepare(work: Path, *, pool_n: int, pool_seed: int, pretrain_steps: int, pre
     w0, c0 = time.perf_counter(), cpu_s()
     base = work / "base"
     if not (base / "model.safetensors").exists():
-        raw = base_model.build(work / "base_init", seed=0)
-        base_model.pretrain(raw, base, steps=pretrain_steps, batch=pretrain_batch, lr=pretrain_lr, seed=0, log=log)
+        raw = base_model.build(work / "base_init", seed=base_seed)
+        base_model.pretrain(raw, base, steps=pretrain_steps, batch=pretrain_batch, lr=pretrain_lr, seed=base_seed,
+                            log=log)
     t["base"] = (time.perf_counter() - w0, cpu_s() - c0)
     w0, c0 = time.perf_counter(), cpu_s()
     prof = work / "profile"
@@ -84,13 +85,14 @@ def main() -> None:
     ap.add_argument("--pretrain-steps", type=int, default=1_000)
     ap.add_argument("--pretrain-batch", type=int, default=16)
     ap.add_argument("--pretrain-lr", type=float, default=1e-3)
+    ap.add_argument("--base-seed", type=int, default=1, help="seed of the base model's initialisation and pretraining")
     a = ap.parse_args()
     import torch
 
     torch.set_num_threads(1)
     res = prepare(a.work, pool_n=a.pool, pool_seed=a.pool_seed, pretrain_steps=a.pretrain_steps,
                   pretrain_batch=a.pretrain_batch, pretrain_lr=a.pretrain_lr,
-                  log=lambda m: print(m, file=sys.stderr, flush=True))
+                  base_seed=a.base_seed, log=lambda m: print(m, file=sys.stderr, flush=True))
     print(json.dumps({"stage": "prepare", **res}))
 
 

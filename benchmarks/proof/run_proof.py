@@ -151,6 +151,7 @@ def main() -> None:
     ap.add_argument("--eval", type=int, default=200, help="questions per evaluation benchmark")
     ap.add_argument("--margin-pp", type=float, default=10.0, help="gain over the base a baseline needs to count as learned")
     ap.add_argument("--pretrain-steps", type=int, default=1_000)
+    ap.add_argument("--base-seed", type=int, default=1, help="seed of the base model's initialisation and pretraining")
     ap.add_argument("--summarize", action="store_true",
                     help="only rebuild summary.json/summary.png from RESULTS/results.jsonl (seeds run in parallel)")
     a = ap.parse_args()
@@ -171,7 +172,7 @@ def main() -> None:
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     w0, c0 = time.perf_counter(), cpu_s()
     prep = prepare(a.work, pool_n=a.pool, pool_seed=0, pretrain_steps=a.pretrain_steps, pretrain_batch=16,
-                   pretrain_lr=1e-3, log=log)
+                   pretrain_lr=1e-3, base_seed=a.base_seed, log=log)
     print(json.dumps({"stage": "prepare", **prep}), flush=True)
     scorer = VLMScorer(a.work / "base", device="cpu", batch_size=16)
     base_state = {k: v.clone() for k, v in scorer.model.state_dict().items()}

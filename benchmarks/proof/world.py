@@ -12,6 +12,9 @@ Sample kinds (``Sample.kind``):
 * ``goal``     - the goal skill: a clip where the shape changes colour half-way; "What colour is
   the shape first?" -> the colour of the first half, "What colour is the shape finally?" -> the
   colour of the second half. A single frame cannot answer both.
+* ``multi``    - pretraining only: two to four different still pictures and "What colour is the
+  shape in picture 3?": the base learns to read a question's reference to one of several pictures
+  by its place, as a real VLM base can; nothing in a picture changes.
 * ``judge``    - pretraining only: gdo's TNC judge prompt over *other* question templates, so the
   reference model can answer Temporal / Static (the goal questions never appear here).
 
@@ -37,6 +40,7 @@ NAMES = tuple(COLOURS)
 Q_SHAPE = "What colour is the shape?"
 Q_BACK = "What colour is the background?"
 Q_CAPTION = "Describe the image."
+Q_PICTURE = "What colour is the shape in picture {k} ?"
 Q_FIRST = "What colour is the shape first?"
 Q_FINAL = "What colour is the shape finally?"
 GOAL_QUESTIONS = (Q_FIRST, Q_FINAL)
@@ -142,6 +146,20 @@ def make_goal(rng: np.random.Generator, *, which: str | None = None) -> Sample:
     return Sample(frames, tag(rng) + q, a, "goal", meta={"back": back, "first": c1, "final": c2, "which": which})
 
 
+def make_multi(rng: np.random.Generator) -> Sample:
+    """Two to four different stills, asked about the shape of one of them by its place ("picture 3").
+
+    Pretraining only (``frames`` holds the stills; they go to the model as separate images). It gives
+    the tiny base what a real VLM base has, reading which of several pictures a question names,
+    without any change over time: each still is constant, and a question names its picture.
+    """
+    k = int(rng.integers(2, 5))
+    scenes = [still_or_clip(rng, video=False, moving=False) for _ in range(k)]
+    i = int(rng.integers(0, k))
+    return Sample(np.concatenate([sc[0] for sc in scenes]), tag(rng) + Q_PICTURE.format(k=i + 1), scenes[i][2],
+                  "multi", meta={"pictures": k, "asked": i + 1})
+
+
 def judge_question(question: str) -> str:
     """The question as gdo's judge shows it to the model in default mode: case-folded, whitespace
     runs collapsed (``gdo.models.hf.normalise_question``; restated here so the world imports nothing
@@ -170,9 +188,18 @@ def add_noise(rng: np.random.Generator, s: Sample) -> Sample:
     return Sample(s.frames, s.question, wrong[int(rng.integers(len(wrong)))], s.kind, False, s.meta)
 
 
+#: Share of ``multi`` samples in pretraining. Without them the tiny base never has to read which
+#: frame a question names, and one epoch on 2,000 samples (250 steps) found that skill in about
+#: one run in three, whatever the data (issue 16 diagnosis; benchmarks/proof/README.md).
+MULTI_SHARE = 0.2
+
+
 def pretraining_sample(rng: np.random.Generator, judge_prompt: str) -> Sample:
     """The base model's diet: captions and static questions over stills and motionless clips,
-    plus the judge task; never a colour change, never a moving shape."""
+    several stills named by their place (``multi``), plus the judge task; never a colour change,
+    never a moving shape."""
+    if rng.random() < MULTI_SHARE:
+        return make_multi(rng)
     r = rng.random()
     if r < 0.12:
         return make_judge(rng, judge_prompt)
@@ -184,7 +211,7 @@ def pretraining_sample(rng: np.random.Generator, judge_prompt: str) -> Sample:
 
 def vocabulary(extra_texts: list[str]) -> list[str]:
     """The closed word vocabulary (words of every text the world can produce, plus ``extra_texts``)."""
-    texts = [Q_SHAPE, Q_BACK, Q_CAPTION, Q_FIRST, Q_FINAL, "a shape on a background", "Temporal", "Static",
+    texts = [Q_SHAPE, Q_BACK, Q_CAPTION, Q_FIRST, Q_FINAL, Q_PICTURE.format(k="1 2 3 4"), "a shape on a background", "Temporal", "Static",
              "Clip 0 1 2 3 4 5 6 7 8 9 .",
              *JUDGE_TEMPORAL, *JUDGE_STATIC, *NAMES, *extra_texts]
     words: set[str] = set()

@@ -75,3 +75,23 @@ def test_clip_reference_is_one_word_outside_the_model_vocabulary():
         assert words[0] == "Clip" and words[2] == "." and words[1] not in vocab
     q = world.make_goal(rng).question
     assert all(w in vocab for w in world.judge_question(q).replace("?", " ?").split()[2:])
+
+
+def test_multi_picture_pretraining_names_one_picture_by_place():
+    """Pretraining's ``multi`` samples: 2-4 different stills, the answer is the shape colour of the
+    picture the question names (read from its pixels), and nothing changes inside a picture; the
+    goal's words ("first", "finally") never occur in them."""
+    rng = np.random.default_rng(6)
+    seen = Counter()
+    for _ in range(60):
+        s = world.make_multi(rng)
+        k = s.meta["asked"]
+        assert 2 <= s.frames.shape[0] == s.meta["pictures"] <= 4 and 1 <= k <= s.frames.shape[0]
+        assert s.question.endswith(world.Q_PICTURE.format(k=k))
+        assert s.answer == _shape_colour(s.frames[k - 1])
+        assert "first" not in s.question and "finally" not in s.question
+        seen[k] += 1
+    assert set(seen) == {1, 2, 3, 4}
+    share = np.mean([world.pretraining_sample(rng, "{question}").kind == "multi" for _ in range(2000)])
+    assert abs(share - world.MULTI_SHARE) < 0.03
+    assert all(w in world.vocabulary([]) for w in world.Q_PICTURE.format(k=3).split())
