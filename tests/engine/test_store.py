@@ -75,3 +75,42 @@ def test_run_tasks_same_results_any_workers():
     assert one == two == {i: i * i for i in range(7)}
     with pytest.raises(ValueError):
         list(run_tasks(_square, [1], workers=0))
+
+
+class _RecordingExecutor:
+    """Runs shard tasks in this process in the order given, recording that order."""
+
+    name = "recording"
+
+    def __init__(self):
+        self.order = []
+
+    def run(self, tasks, uses_model, progress, desc, gpu=False, weights=None, initial=0):
+        for j in range(len(tasks)):
+            t = tasks[j]
+            self.order.append(t.payload)
+            yield j, ("ok", _t(t.payload + 1), 0.0)
+
+
+def _resolver(name):
+    raise AssertionError("not called by the recording executor")
+
+
+def test_costs_dispatch_heaviest_first_output_in_shard_order(tmp_path):
+    """``run_stage(costs=...)`` hands the missing shards to the executor heaviest first (ties in
+    shard order), skips finished ones, and the stage result is the same, in shard order."""
+    from gdo.engine.executor import ShardTask, run_stage
+
+    costs = [5.0, 90.0, 5.0, 40.0, 0.0]
+    results = {}
+    for label, kw in (("plain", {}), ("lpt", {"costs": costs})):
+        s = ShardStore(tmp_path / label, "media", {"v": 1})
+        names = [s.shard_name(i, [f"u{i}"]) for i in range(5)]
+        s.write(names[3], _t(4))  # already finished: not dispatched again
+        ex = _RecordingExecutor()
+        res = run_stage(ex, s, names, lambda i: ShardTask(_resolver, "media", {}, i), False, **kw)
+        results[label] = (ex.order, res.table())
+    assert results["plain"][0] == [0, 1, 2, 4]
+    assert results["lpt"][0] == [1, 0, 2, 4]
+    assert results["lpt"][1].equals(results["plain"][1])
+    assert results["lpt"][1].num_rows == 1 + 2 + 3 + 4 + 5

@@ -111,15 +111,16 @@ def test_engine_workers_decode_single_threaded_same_pixels(real_data):
     from gdo.media import probe as P
 
     p = real_data / "hiyouga__LLaMA-Factory/data/mllm_demo_data/2.avi"
-    assert P.decode_threads() is True
-    threaded = decode_video(p, frames=8)
+    before = P.decode_threads()  # an earlier in-process profile may have run init_worker already
     try:
+        P.set_decode_threads(True)
+        threaded = decode_video(p, frames=8)
         init_worker()
         assert P.decode_threads() is False
         single = decode_video(p, frames=8)
         assert P.count_decodable(str(p)) == (270, "")
     finally:
-        P.set_decode_threads(True)
+        P.set_decode_threads(before)
     assert single.indices == threaded.indices and np.array_equal(single.frames, threaded.frames)
 
 

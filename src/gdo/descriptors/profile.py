@@ -255,6 +255,33 @@ def _release_arrow_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
+#: Nominal decode cost of one image or listed frame, in bytes of video file (see _media_costs).
+_FRAME_FILE_COST = 50_000
+
+
+def _media_costs(ctx: "ProfileContext", parts: Sequence[Sequence[int]]) -> list[float]:
+    """Estimated decode work per media shard, for dispatching the heaviest first: a video counts its
+    file size in bytes (frames x pixels x codec in one number, one ``stat`` per distinct video), an
+    image set 50 kB per image, a frame folder 50 kB per sampled frame (at most ``frames``).
+    Unreadable files count 0 (they fail fast)."""
+    out = []
+    for p in parts:
+        c = 0.0
+        for j in p:
+            _, kind, paths = ctx.item_list[j]
+            if kind == "video" and paths:
+                try:
+                    c += os.stat(paths[0]).st_size
+                except OSError:
+                    pass
+            elif kind == "frames":  # a frame folder: the sampled frames are read
+                c += _FRAME_FILE_COST * min(len(paths), ctx.cfg.frames)
+            else:
+                c += _FRAME_FILE_COST * len(paths)
+        out.append(c)
+    return out
+
+
 class ProfileContext:
     """What descriptor groups read: the candidates (pool order), the config, stage results and
     per-candidate arrays derived from them (computed once, on first use).
@@ -743,7 +770,8 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
 
             res = run_stage(ex, store, names, make_task, stage.uses_model, cfg.progress,
                             "visual encoder" if stage.name == "visual_hf" else stage.name, gpu=stage.wants_gpu,
-                            weights=[len(p) for p in parts])
+                            weights=[len(p) for p in parts],
+                            costs=_media_costs(ctx, parts) if stage.unit == "media" else None)
             timings[stage.name] = time.perf_counter() - t
             cost[stage.name] = {"units": len(units), "unit": "media items" if stage.unit == "media" else "candidates",
                                 "shards": len(names), "shards_computed": res.computed, "shards_reused": res.reused,

@@ -116,7 +116,7 @@ class _LazyTasks(Sequence):
 
 def run_stage(executor: Executor, store: ShardStore, names: list[str], make_task: Callable[[int], ShardTask],
               uses_model: bool, progress: bool = False, desc: str = "", gpu: bool = False,
-              weights: list[int] | None = None) -> StageResult:
+              weights: list[int] | None = None, costs: Sequence[float] | None = None) -> StageResult:
     """Compute the missing shards of a stage through ``executor``, persisting each as it arrives.
 
     Args:
@@ -128,11 +128,17 @@ def run_stage(executor: Executor, store: ShardStore, names: list[str], make_task
         gpu: its model runs on a GPU when there is one (Ray: one GPU per actor).
         weights: units (candidates or media items) per shard, all shards: progress then counts
             units with rate and ETA, the reused shards counted as done.
+        costs: estimated work per shard, all shards (any unit): the missing shards are then
+            dispatched heaviest first (longest-processing-time order), so no worker is left with
+            a long shard at the end while the others idle. Results are stored by shard name and
+            assembled in shard order, so the order never changes the output.
 
     Returns:
         :class:`StageResult`; failed shards are recorded in the store and listed in ``failures``.
     """
     todo = [i for i, n in enumerate(names) if not store.is_complete(n)]
+    if costs is not None:
+        todo.sort(key=lambda i: -float(costs[i]))  # stable: equal costs keep shard order
     res = StageResult(tables=[], reused=len(names) - len(todo))
     if todo:
         tasks = _LazyTasks(make_task, todo)

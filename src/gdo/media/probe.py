@@ -119,10 +119,11 @@ def check_geometry(width: int, height: int, path: str) -> tuple[str, ...]:
     return ("upscaled",) if min(width, height) < MIN_SIDE else ()
 
 
-#: Whether FFmpeg may decode one video with several threads (``thread_type = "AUTO"``). True in an
-#: interactive process; engine workers (local process pool, Ray tasks and actors) turn it off in
-#: ``gdo.engine.local.init_worker``: the engine parallelises across videos, one core per worker, so
-#: N workers use N cores and not N x FFmpeg's thread count. Decoded pixels do not depend on it.
+#: Whether FFmpeg may decode one video with several threads (``thread_type = "AUTO"``). True until
+#: the profile's media stage runs: every media worker (the local engine's process pool, its single
+#: in-process worker, Ray tasks and actors) turns it off in ``gdo.engine.local.init_worker``, since
+#: the engine parallelises across videos, one core per worker (N workers use N cores, not N x
+#: FFmpeg's thread count). Decoded pixels do not depend on it.
 _THREADED = True
 
 
