@@ -64,10 +64,50 @@ class Embeddings:
     path: str
 
 
-def _fixed(mat: np.ndarray | None, mask: np.ndarray | None, n: int) -> pa.Array:
+#: Rows per row group of ``pq.write_table`` without ``row_group_size`` (pyarrow: min(rows, 1024 * 1024)),
+#: passed explicitly so that the write chunks below follow it.
+_ROW_GROUP = 1024 * 1024
+#: Parquet ``write_batch_size`` (levels per write batch; WriterProperties' default).
+_BATCH_LEVELS = 1024
+#: Rows per chunk of a list column handed to the Parquet writer (rounded down to whole batches).
+_CHUNK_ROWS = 65536
+#: Smallest list size chunked: a page then reaches the 1 MiB data page size (at least 2 bits per value
+#: estimated, dictionary or plain) before the writer's 20,000-row page limit could cut a batch short.
+_CHUNK_MIN_DIM = 256
+
+
+def _write_chunks(n: int, d: int) -> list[tuple[int, int]]:
+    """Row ranges ``[start, end)`` in which a fixed-size list column of ``n`` rows of size ``d``
+    (no null row) can be handed to the Parquet writer with the file's bytes unchanged.
+
+    The writer builds definition and repetition levels (2 x int16 per value: 2.3 KB per row at
+    d = 384) for each array it is given; one array per column made a 0.6 GB transient for 394k
+    rows. It writes a repeated column in batches ending at the first row boundary at least
+    ``_BATCH_LEVELS`` levels after the batch start, counted from the start of each array, and
+    checks the page size after each batch. Without null rows every batch is ``k = ceil(1024 / d)``
+    rows, so ranges that start at multiples of ``k`` from the start of their row group (every
+    ``_ROW_GROUP`` rows) give the same batches, pages and bytes as one array
+    (tests/descriptors/test_embedding_store_write.py compares them)."""
+    k = -(-_BATCH_LEVELS // d)
+    step = max(k, _CHUNK_ROWS // k * k)
+    out = []
+    for g in range(0, n, _ROW_GROUP):
+        end = min(g + _ROW_GROUP, n)
+        out += [(s, min(s + step, end)) for s in range(g, end, step)]
+    return out
+
+
+def _fixed(mat: np.ndarray | None, mask: np.ndarray | None, n: int) -> pa.Array | pa.ChunkedArray:
+    """``fixed_size_list<float32>[d]`` column of ``mat`` (float (n, d); rows where ``mask`` is
+    False are null; None: an all-null list column of size 1). Without null rows and with
+    ``d >= _CHUNK_MIN_DIM``, a chunked array of zero-copy row slices (:func:`_write_chunks`)."""
     if mat is None:
         return pa.nulls(n, pa.list_(pa.float32(), 1))
     mat = np.ascontiguousarray(mat, dtype=np.float32)
+    d = mat.shape[1]
+    if (mask is None or mask.all()) and d >= _CHUNK_MIN_DIM and n > _CHUNK_ROWS:
+        return pa.chunked_array([pa.FixedSizeListArray.from_arrays(pa.array(mat[s:e].reshape(-1), pa.float32()), d)
+                                 for s, e in _write_chunks(n, d)], pa.list_(pa.float32(), d))
     arr = pa.FixedSizeListArray.from_arrays(pa.array(mat.reshape(-1), pa.float32()), mat.shape[1])
     if mask is not None and not mask.all():
         arr = pa.FixedSizeListArray.from_arrays(arr.values, mat.shape[1], mask=pa.array(~mask))
@@ -80,8 +120,10 @@ def write_embeddings(out_dir: str | Path, uids: Sequence[str], text_emb: np.ndar
                      model_mask: np.ndarray | None = None, meta: dict | None = None) -> Path:
     """Write ``embeddings.parquet`` and ``embeddings.meta.json`` atomically into ``out_dir``.
 
-    Memory: the Parquet table wraps the float32 matrices without a copy; the float16 sidecars
-    are written and the pool means summed a block of rows at a time.
+    Memory: the Parquet table wraps the float32 matrices without a copy, the writer gets the
+    list columns a block of rows at a time (:func:`_write_chunks`: its levels per block, not per
+    column; same bytes); the float16 sidecars are written and the pool means summed a block of
+    rows at a time.
 
     Args:
         uids: N candidate uids (a sequence or an Arrow string array). media_keys: likewise.
@@ -106,7 +148,7 @@ def write_embeddings(out_dir: str | Path, uids: Sequence[str], text_emb: np.ndar
     cols["model_emb"] = _fixed(model_emb, model_mask, n)
     out = Path(out_dir)
     path = out / EMBEDDINGS_FILE
-    write_parquet_atomic(path, pa.table(cols))
+    write_parquet_atomic(path, pa.table(cols), row_group_size=_ROW_GROUP)
     side = {}
     for space, mat, mask in (("text", text_emb, None), ("visual", visual_emb, visual_mask),
                              ("model", model_emb, model_mask)):

@@ -585,14 +585,17 @@ class ProfileContext:
         return self._once("motion", self._motion)[1]
 
     def take_text(self, shards: list) -> None:
-        """Set the text stage's results from its shard tables (``uid``, ``text_emb``), emptying
-        ``shards`` as it goes: the float32 ``(n, 384)`` matrix is filled shard by shard while
-        each shard's list column is released, so the embeddings are never held twice."""
+        """Set the text stage's results from its shards (``uid``, ``text_emb``): tables or
+        :class:`_ShardRef` (read here one at a time), emptying ``shards`` as it goes: the float32
+        ``(n, 384)`` matrix is filled shard by shard while each shard's list column is released,
+        so the embeddings are never held twice (nor every shard's list column at once)."""
         n = sum(t.num_rows for t in shards)
         emb = np.empty((n, 384), np.float32)
         uids, o = [], 0
         for i in range(len(shards)):
             t, shards[i] = shards[i], None
+            if isinstance(t, _ShardRef):
+                t = t.load()
             k = t.num_rows
             if k:
                 emb[o:o + k] = list_to_np(t.column("text_emb"), 384)
@@ -601,6 +604,22 @@ class ProfileContext:
             del t
         self.stage_tables["text"] = pa.concat_tables(uids) if uids else pa.table({"uid": pa.array([], pa.string())})
         self._cache["text_emb"] = emb
+        _release_arrow_memory()
+
+    def keep_for_store(self) -> None:
+        """Release what the embedding store (``_write_embeddings``) does not read, once
+        descriptors.parquet and media.parquet are written: candidate columns other than ``uid``,
+        the media items' paths, the media stage's table (the per-item visual features,
+        :attr:`visual_items`, and :attr:`cand_item` are kept) and the other cached arrays. Groups
+        and plugins must not run after it (driver memory, issue 17)."""
+        keep = {k: self._cache[k] for k in ("text_emb", "visual_items", "cand_item") if k in self._cache}
+        if self.visual_items is not None:
+            keep["visual_items"], keep["cand_item"] = self.visual_items, self.cand_item
+        self._cache = keep
+        self.cands = self.cands.select(["uid"])
+        empty = pa.array([], pa.string())
+        self.item_list = MediaItems(empty, empty, pa.array([], pa.list_(pa.string())))
+        self.stage_tables.pop("media", None)
         _release_arrow_memory()
 
     @property
@@ -657,6 +676,37 @@ class ProfileContext:
 
 
 # ----------------------------------------------------------------------------- profile
+
+
+class _ShardRef:
+    """A complete shard of a :class:`_DeferredShardStore`, read by :meth:`load`; ``num_rows``
+    from the Parquet footer (no data read)."""
+
+    def __init__(self, store: ShardStore, name: str):
+        self._store, self._name = store, name
+
+    @property
+    def num_rows(self) -> int:
+        return pq.ParquetFile(self._store._paths(self._name)[0]).metadata.num_rows
+
+    def load(self) -> pa.Table:
+        """The shard's table (FileNotFoundError: no longer complete, as :meth:`ShardStore.read`)."""
+        return ShardStore.read(self._store, self._name)
+
+
+class _DeferredShardStore(ShardStore):
+    """The text stage's store: :meth:`read` hands back a :class:`_ShardRef`, so the stage's
+    result lists its shards without holding every shard's list column at once (driver memory,
+    issue 17: :meth:`ProfileContext.take_text` reads them one at a time)."""
+
+    def read(self, name: str) -> "_ShardRef":  # type: ignore[override]
+        """A reference to complete shard ``name``.
+
+        Raises:
+            FileNotFoundError: the shard is not complete."""
+        if not self.is_complete(name):
+            raise FileNotFoundError(f"shard {name} of stage {self.stage} is not complete in {self.dir}")
+        return _ShardRef(self, name)
 
 
 class ShardsFailedError(RuntimeError):
@@ -753,7 +803,8 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
             if not stage.enabled(ctx):
                 continue
             t = time.perf_counter()
-            store = ShardStore(shard_root, stage.name, stage.store_config(ctx))
+            store = (_DeferredShardStore if stage.name == "text" else ShardStore)(shard_root, stage.name,
+                                                                                 stage.store_config(ctx))
             if stage.name in ("media", "text"):
                 stage_hashes[stage.name] = store.hash
             units = range(len(ctx.item_list) if stage.unit == "media" else ctx.n)
@@ -819,17 +870,22 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
     write_parquet_atomic(out / "descriptors.parquet", table)
     text_emb = ctx.text_emb
     media_tab = ctx.media_tab
+    n_items = len(ctx.item_list)
     for stale, made in (("embeddings.parquet", text_emb is not None), ("embeddings.meta.json", text_emb is not None),
                         ("media.parquet", media_tab is not None)):
         if not made and (out / stale).exists():
             (out / stale).unlink()  # a previous run's file would not match this descriptors.parquet
-    if text_emb is not None:
-        _write_embeddings(out, ctx)
     if media_tab is not None:
         mt = media_tab
         if "visual_hf" in ctx.stage_tables:
             mt = mt.append_column("visual_encoder_emb", fixed_list(ctx.visual_items))
         write_parquet_atomic(out / "media.parquet", mt)
+        del mt
+    del media_tab
+    if text_emb is not None:
+        del text_emb
+        ctx.keep_for_store()
+        _write_embeddings(out, ctx)
     timings["assemble"] = time.perf_counter() - t
 
     config = {"descriptors": ctx.groups, "mode": cfg.mode, "frames": cfg.frames, "k": cfg.k, "seed": cfg.seed,
@@ -844,7 +900,7 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
         "model_ran": cfg.model is not None,
         "stage_hashes": stage_hashes,
         "n_candidates": ctx.n,
-        "n_media_items": len(ctx.item_list),
+        "n_media_items": n_items,
         "media_errors": int(table.num_rows - table.column("media_error").null_count),
         "cluster": ctx.info.get("cluster"),
         "columns": table.column_names,
