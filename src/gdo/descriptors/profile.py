@@ -282,6 +282,13 @@ def _media_costs(ctx: "ProfileContext", parts: Sequence[Sequence[int]]) -> list[
     return out
 
 
+def _column_list(name: str) -> property:
+    """A ``ProfileContext`` property: candidate column ``name`` as a Python list (pool order),
+    built on first use and cached (for descriptor plugins; built-in groups read Arrow)."""
+    return property(lambda self: self._once(name, lambda: self.column(name).to_pylist()),
+                    doc=f"candidate column {name!r} as a Python list (pool order)")
+
+
 class ProfileContext:
     """What descriptor groups read: the candidates (pool order), the config, stage results and
     per-candidate arrays derived from them (computed once, on first use).
@@ -367,29 +374,12 @@ class ProfileContext:
         return text_inputs(self.values("question", idx), self.values("answer", idx))
 
     # Python lists per candidate, for descriptor plugins (built-in groups read Arrow columns)
-    @property
-    def uids(self) -> list:
-        return self._once("uids", lambda: self.column("uid").to_pylist())
-
-    @property
-    def kinds(self) -> list:
-        return self._once("kinds", lambda: self.column("media_kind").to_pylist())
-
-    @property
-    def vkeys(self) -> list:
-        return self._once("vkeys", lambda: self.column("video_key").to_pylist())
-
-    @property
-    def questions(self) -> list:
-        return self._once("questions", lambda: self.column("question").to_pylist())
-
-    @property
-    def answers(self) -> list:
-        return self._once("answers", lambda: self.column("answer").to_pylist())
-
-    @property
-    def buckets(self) -> list:
-        return self._once("buckets", lambda: self.column("bucket").to_pylist())
+    uids = _column_list("uid")
+    kinds = _column_list("media_kind")
+    vkeys = _column_list("video_key")
+    questions = _column_list("question")
+    answers = _column_list("answer")
+    buckets = _column_list("bucket")
 
     @property
     def mkeys(self) -> list:
