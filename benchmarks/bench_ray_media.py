@@ -9,9 +9,13 @@ stage (``cost.json``). For Ray, Ray is started before the run and its worker pro
 warmed by profiling two other clips first (a cold start of a Ray worker -- process, imports --
 takes 10-20 s on a loaded 2-core machine; it is printed as ``ray_warmup_s``), so the figure is
 the steady-state throughput. Each measured run writes into a fresh folder: nothing is reused. Checks every run's descriptors.parquet is
-byte-identical to the first.
+byte-identical to the first. Each measured run is its own Python process (as a user's
+``gdo profile`` is; several Ray sessions in one process measured 3-4 s slower per run from the
+second on). ``--repeat`` runs the whole set that many times, interleaved (this
+2-core VM's throughput drifts by 20-30 % from minute to minute); the scaling line uses the median
+throughput of each engine and worker count, and also gives the range over repeats.
 
-    PYTHONPATH=src python benchmarks/bench_ray_media.py [--videos 24] [--copies 1] [--shard 1] [--real ../shared/data/real]
+    PYTHONPATH=src python benchmarks/bench_ray_media.py [--videos 24] [--copies 1] [--shard 1] [--repeat 3] [--real ../shared/data/real]
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,6 +63,36 @@ def _pool(real: Path, n: int, copies: int = 1, links: Path | None = None):
     return pa.Table.from_pylist(rows, schema=CANDIDATE_SCHEMA)
 
 
+def _one(a, spec: str, rep: int, tmp: Path) -> dict:
+    """One measured run (in its own process, as a user's ``gdo profile`` is): returns its figures."""
+    from gdo.descriptors.profile import profile
+
+    engine, w = spec.split(":")
+    w = int(w)
+    cands = _pool(a.real, a.videos, a.copies, tmp / "links")
+    warm = None
+    if engine == "ray":
+        import ray
+
+        ray.init(num_cpus=w, include_dashboard=False, log_to_driver=False, object_store_memory=256 << 20,
+                 runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}})
+        t0 = time.perf_counter()
+        profile(_pool(a.real, a.videos + 2).slice(a.videos), tmp / f"warm_{w}_r{rep}",
+                descriptors=["motion", "dedup"], engine="ray", workers=w, shard_sizes={"media": a.shard})
+        warm = round(time.perf_counter() - t0, 2)
+    out = tmp / f"{spec.replace(':', '_')}_r{rep}"
+    t0 = time.perf_counter()
+    profile(cands, out, descriptors=["motion", "dedup"], engine=engine, workers=w, shard_sizes={"media": a.shard})
+    total = time.perf_counter() - t0
+    if engine == "ray":
+        ray.shutdown()
+    cost = json.loads((out / "cost.json").read_text())["profile"]["media"]
+    return {"engine": engine, "workers": w, "repeat": rep, "media_items": cost["units"], "shard": a.shard,
+            "copies": a.copies, "media_wall_s": cost["wall_s"], "items_per_s": round(cost["units"] / cost["wall_s"], 3),
+            "task_s_per_item": cost["task_s_per_unit"], "total_s": round(total, 2), "ray_warmup_s": warm,
+            "out": str(out), "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--videos", type=int, default=24)
@@ -66,49 +102,35 @@ def main() -> None:
                     help="reach each clip through this many distinct paths (symlinks): more media items")
     ap.add_argument("--shard", type=int, default=1,
                     help="media items per shard (gdo's default is 32; 1 maximises per-task overhead)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each engine:workers, interleaved")
+    ap.add_argument("--one", nargs=3, metavar=("SPEC", "REPEAT", "DIR"), help=argparse.SUPPRESS)
     a = ap.parse_args()
-    from gdo.descriptors.profile import profile
+    if a.one:
+        print(json.dumps(_one(a, a.one[0], int(a.one[1]), Path(a.one[2]))), flush=True)
+        return
 
     ref = None
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        cands = _pool(a.real, a.videos, a.copies, Path(tmp) / "links")
-        for spec in a.runs.split(","):
-            engine, w = spec.split(":")
-            w = int(w)
-            if engine == "ray":
-                import ray
-
-                if ray.is_initialized():
-                    ray.shutdown()
-                ray.init(num_cpus=w, include_dashboard=False, log_to_driver=False, object_store_memory=256 << 20,
-                         runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}})
-            warm = None
-            if engine == "ray":
-                t0 = time.perf_counter()
-                profile(_pool(a.real, a.videos + 2).slice(a.videos), Path(tmp) / f"warm_{w}",
-                        descriptors=["motion", "dedup"], engine="ray", workers=w, shard_sizes={"media": a.shard})
-                warm = round(time.perf_counter() - t0, 2)
-            out = Path(tmp) / spec.replace(":", "_")
-            t0 = time.perf_counter()
-            profile(cands, out, descriptors=["motion", "dedup"], engine=engine, workers=w,
-                    shard_sizes={"media": a.shard})
-            total = time.perf_counter() - t0
-            if engine == "ray":
-                ray.shutdown()
-            cost = json.loads((out / "cost.json").read_text())["profile"]["media"]
-            data = (out / "descriptors.parquet").read_bytes()
+        for spec, rep in [(sp, r) for r in range(a.repeat) for sp in a.runs.split(",")]:
+            cmd = [sys.executable, __file__, "--videos", str(a.videos), "--real", str(a.real), "--copies",
+                   str(a.copies), "--shard", str(a.shard), "--one", spec, str(rep), tmp]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise SystemExit(f"{spec} (repeat {rep}) failed:\n{proc.stderr[-3000:]}")
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+            data = (Path(row.pop("out")) / "descriptors.parquet").read_bytes()
             ref = ref or data
-            rate = cost["units"] / cost["wall_s"]
-            results[spec] = rate
-            print(json.dumps({"engine": engine, "workers": w, "media_items": cost["units"], "shard": a.shard, "copies": a.copies,
-                              "media_wall_s": cost["wall_s"], "items_per_s": round(rate, 3),
-                              "task_s_per_item": cost["task_s_per_unit"], "total_s": round(total, 2), "ray_warmup_s": warm,
-                              "identical_to_first": data == ref, "cpus": os.cpu_count(),
-                              "load_avg_1m": round(os.getloadavg()[0], 2)}), flush=True)
+            row["identical_to_first"] = data == ref
+            results.setdefault(spec, []).append(row["items_per_s"])
+            print(json.dumps(row), flush=True)
     for eng in ("local", "ray"):
         if f"{eng}:1" in results and f"{eng}:2" in results:
-            print(json.dumps({"engine": eng, "scaling_2_vs_1": round(results[f"{eng}:2"] / results[f"{eng}:1"], 3)}))
+            one, two = results[f"{eng}:1"], results[f"{eng}:2"]
+            print(json.dumps({"engine": eng, "repeats": len(one),
+                              "items_per_s_median": {"1": round(statistics.median(one), 3), "2": round(statistics.median(two), 3)},
+                              "scaling_2_vs_1": round(statistics.median(two) / statistics.median(one), 3),
+                              "scaling_per_repeat": [round(b / c, 3) for c, b in zip(one, two)]}))
 
 
 if __name__ == "__main__":

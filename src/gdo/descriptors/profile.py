@@ -27,6 +27,13 @@ media_key, text_emb, visual_emb, model_emb; sidecar ``embeddings.meta.json``), `
 (wall-clock seconds per stage; the only non-deterministic file; the measured cost per stage
 per stage goes to ``OUT/cost.json``, equally non-deterministic).
 
+Driver memory (issue 17): a candidates.parquet is read :data:`_MAP_BATCH` rows at a time into an
+uncompressed Arrow copy that is memory-mapped (:func:`read_mapped`), and the text stage's
+``(n, 384)`` float32 matrix is a memory-mapped ``.npy``, both under ``OUT/.gdo/work`` (removed
+when profile ends, and at the start of the next run after a stopped one): their pages are the
+OS's to drop under pressure, not the driver's own memory. The disk they take: about the used
+candidate columns uncompressed plus 1.5 KB per candidate.
+
 Modes: ``default`` buckets duration by the native frame count, detects MCQ options properly,
 uses the TNC judge for the temporal category when the model ran, and scales cluster distances;
 ``paper`` buckets by the frame count after cutting to ``frames``, uses the release's MCQ test
@@ -36,6 +43,7 @@ and lexical temporal category, and cluster_rep = exp(-raw distance).
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections import abc
 from pathlib import Path
@@ -186,12 +194,46 @@ def _as_candidates(paths_or_candidates, out_dir, media_root, fmt, frames, worker
         x = [x]
     x = list(x)
     if len(x) == 1 and Path(x[0]).name == "candidates.parquet":
-        names = pq.ParquetFile(x[0]).schema_arrow.names
-        return pq.read_table(x[0], columns=[c for c in names if c in _USED])
+        return read_mapped(x[0], _USED, work_dir(out_dir))
     if not x:
         raise ValueError("profile needs at least one pool file or a candidates table")
     return load_or_ingest(x, out_dir, media_root=media_root, fmt=fmt, frames=frames, workers=workers,
                           progress=progress)
+
+
+#: Rows per record batch of the memory-mapped candidate copy (:func:`read_mapped`).
+_MAP_BATCH = 8192
+
+
+def work_dir(out_dir: str | os.PathLike) -> Path:
+    """``out_dir/.gdo/work``: profile's scratch files (memory-mapped copies), removed at its end."""
+    return Path(out_dir) / ".gdo" / "work"
+
+
+def read_mapped(path: str | os.PathLike, columns: Sequence[str], work: Path) -> pa.Table:
+    """The ``columns`` of a Parquet file (those it has) as a memory-mapped table.
+
+    The file is decoded :data:`_MAP_BATCH` rows at a time into an uncompressed Arrow IPC copy,
+    ``work/<name>.arrow``, which is then memory-mapped: the table's buffers are pages of that
+    file, which the OS can drop and re-read, not the driver's own memory (driver memory, issue 17;
+    the same values as ``pq.read_table``, in batches of :data:`_MAP_BATCH` rows).
+
+    Raises:
+        FileNotFoundError: no such file. OSError: the copy cannot be written.
+    """
+    pf = pq.ParquetFile(path)
+    cols = [c for c in pf.schema_arrow.names if c in set(columns)]
+    schema = pa.schema([pf.schema_arrow.field(c) for c in cols], metadata=pf.schema_arrow.metadata)
+    work.mkdir(parents=True, exist_ok=True)
+    dest = work / (Path(path).stem + ".arrow")
+    tmp = dest.with_name(dest.name + ".tmp")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as w:
+        for batch in pf.iter_batches(batch_size=_MAP_BATCH, columns=cols):
+            w.write_batch(batch)
+    os.replace(tmp, dest)
+    _release_arrow_memory()
+    with pa.memory_map(str(dest)) as src:
+        return pa.ipc.open_file(src).read_all()
 
 
 def _check_candidates(t: pa.Table) -> pa.Table:
@@ -239,6 +281,35 @@ class MediaItems(abc.Sequence):
         return (self._keys[i].as_py(), self._kinds[i].as_py(), self._paths[i].as_py() or [])
 
 
+def take_rows(col: pa.ChunkedArray | pa.Array, idx) -> pa.Array:
+    """``col.take(idx)`` as one array, chunk by chunk: Arrow's take on a chunked array first
+    concatenates every chunk (a copy of the whole column: 0.5 GB for 394k candidates' frame
+    lists, where the rows taken held 0.17 GB). ``idx``: int row positions, any order.
+
+    Raises:
+        IndexError: a position outside ``[0, len(col))``."""
+    idx = np.asarray(idx, dtype=np.int64)
+    if isinstance(col, pa.Array):
+        return col.take(pa.array(idx, pa.int64()))
+    if idx.size and (idx.min() < 0 or idx.max() >= len(col)):
+        raise IndexError(f"row positions outside [0, {len(col)})")
+    order = np.argsort(idx, kind="stable")
+    srt = idx[order]
+    bounds = np.cumsum([0] + [len(c) for c in col.chunks])
+    parts, lo = [], 0
+    for k, chunk in enumerate(col.chunks):
+        hi = int(np.searchsorted(srt, bounds[k + 1], side="left"))
+        if hi > lo:
+            parts.append(chunk.take(pa.array(srt[lo:hi] - bounds[k], pa.int64())))
+        lo = hi
+    got = pa.concat_arrays(parts) if parts else pa.array([], col.type)
+    if not (np.diff(idx) >= 0).all():  # back to the asked order (a take of the small result)
+        inv = np.empty_like(order)
+        inv[order] = np.arange(order.size)
+        got = got.take(pa.array(inv, pa.int64()))
+    return got
+
+
 def _pylist(col: pa.ChunkedArray | pa.Array, idx: Sequence[int]) -> list:
     """Python values of ``col`` at ``idx`` (consecutive indices, a shard: a slice, no copy)."""
     idx = list(idx) if not isinstance(idx, (list, range)) else idx
@@ -246,7 +317,7 @@ def _pylist(col: pa.ChunkedArray | pa.Array, idx: Sequence[int]) -> list:
         return []
     if idx[-1] - idx[0] == len(idx) - 1:
         return col.slice(idx[0], len(idx)).to_pylist()
-    return col.take(pa.array(list(idx), pa.int64())).to_pylist()
+    return take_rows(col, list(idx)).to_pylist()
 
 
 def _release_arrow_memory() -> None:
@@ -334,10 +405,9 @@ class ProfileContext:
         self.item_code = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), np.int32)
         pos = np.flatnonzero(self.item_code >= 0)
         first = pos[np.unique(self.item_code[pos], return_index=True)[1]] if pos.size else pos
-        take = pa.array(first, pa.int64())
         # distinct media items, first-seen order: compact copies, one row per item
-        self.item_list = MediaItems(enc.dictionary, kind.take(take).combine_chunks(),
-                                    media.take(take).combine_chunks() if len(first) else pa.array([], media.type))
+        self.item_list = MediaItems(enc.dictionary, take_rows(kind, first),
+                                    take_rows(media, first) if len(first) else pa.array([], media.type))
         if cfg.model is None:  # only the model stage reads per-candidate paths
             cands = cands.drop_columns(["media"])
         del media
@@ -348,6 +418,8 @@ class ProfileContext:
         self.model_frames = cfg.model_frames or cfg.frames
         self.visual_encoder_id = model_identity(cfg.visual_encoder) if cfg.visual_encoder is not None else None
         self.stage_tables: dict[str, pa.Table] = {}
+        #: scratch folder for file-backed matrices (:meth:`take_text`); None keeps them in memory
+        self.work: Path | None = None
         self.info: dict[str, Any] = {}
         self._cache: dict[str, Any] = {}
 
@@ -578,9 +650,15 @@ class ProfileContext:
         """Set the text stage's results from its shards (``uid``, ``text_emb``): tables or
         :class:`_ShardRef` (read here one at a time), emptying ``shards`` as it goes: the float32
         ``(n, 384)`` matrix is filled shard by shard while each shard's list column is released,
-        so the embeddings are never held twice (nor every shard's list column at once)."""
+        so the embeddings are never held twice (nor every shard's list column at once). With
+        :attr:`work` set (profile sets ``out_dir/.gdo/work``) the matrix is a memory-mapped file
+        there, ``text_emb.npy``, not the driver's own memory."""
         n = sum(t.num_rows for t in shards)
-        emb = np.empty((n, 384), np.float32)
+        if self.work is not None:  # a file-backed matrix: its pages are the OS's to drop (issue 17)
+            self.work.mkdir(parents=True, exist_ok=True)
+            emb = np.lib.format.open_memmap(self.work / "text_emb.npy", mode="w+", dtype=np.float32, shape=(n, 384))
+        else:
+            emb = np.empty((n, 384), np.float32)
         uids, o = [], 0
         for i in range(len(shards)):
             t, shards[i] = shards[i], None
@@ -776,6 +854,7 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
     timings: dict[str, float] = {}
     out = Path(out_dir)
     output_dir(out)
+    shutil.rmtree(work_dir(out), ignore_errors=True)  # a stopped run's scratch files
     shard_root = out / ".gdo" / "shards"
     sizes = cfg.sizes
 
@@ -783,6 +862,7 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
                                              cfg.progress))
     timings["candidates"] = time.perf_counter() - t0
     ctx = ProfileContext(cfg, cands)
+    ctx.work = work_dir(out)
     reg = registry()
     ex = executor if executor is not None else make_executor(cfg)
     stage_hashes: dict[str, str] = {}
@@ -899,6 +979,8 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
     write_json_atomic(out / "descriptors.meta.json", meta)
     timings["total"] = time.perf_counter() - t0
     _merge_timings(out / "timings.json", timings)
+    del ctx
+    shutil.rmtree(work_dir(out), ignore_errors=True)  # mapped pages still in use stay valid (POSIX)
     return table
 
 

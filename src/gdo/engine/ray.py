@@ -4,7 +4,15 @@ Each stage's missing shards become a Ray dataset of shard tasks (one row per sha
 row), streamed through ``map_batches``:
 
 * CPU stages (``media``: decode once, motion, visual feature, hashes) run as Ray tasks, one CPU
-  each, at most ``workers`` in flight (``max_retries=3``: a task on a killed worker is retried).
+  each (``max_retries=3``: a task on a killed worker is retried). On the local Ray this engine
+  starts (``workers`` CPUs), and on any Ray with no more than ``workers`` CPUs,
+  :data:`QUEUED_PER_WORKER` ``* workers`` tasks are in flight, so the raylet holds queued tasks
+  for each worker and starts the next the moment a worker frees; the raylet still runs at most
+  ``workers`` at once. (Ray Data's scheduling loop frees a task's slot ~0.2-0.3 s after the task
+  ends: its ``ray.wait`` waits on every active task with a 0.1 s timeout, and a finished task
+  takes two or three loop steps to drain, emit and be marked done. With a cap of ``workers``,
+  each worker idled that long per shard.) On a larger cluster the cap is ``workers``, so
+  ``--workers`` keeps meaning the tasks that run at once.
 * Model stages (``text``, ``model``, ``visual_hf``) run in an actor pool: each actor loads the
   model once (:func:`gdo.engine.executor.execute_shard` caches it) and takes one shard per call,
   the shard's candidates batched by ``model_batch_size`` inside the model code. On GPU machines
@@ -34,8 +42,15 @@ import pyarrow as pa
 #: Retries of a Ray task / restarts of an actor whose process died (killed worker, OOM); Python
 #: errors are retried inside :func:`gdo.engine.executor.execute_shard` instead.
 MAX_RESTARTS = 3
-#: Shard tasks per Ray dataset: bounds the driver's memory for payloads and results in flight.
+#: Shard tasks per Ray dataset (at least; :meth:`RayExecutor._window` raises it to 32 rounds of
+#: the task slots, so the tail at each window's end -- slots idling while the last shards of the
+#: window finish -- stays a small share of the window): bounds the driver's memory for payloads
+#: and results in flight.
 WINDOW = 256
+#: Rounds of the task slots per window (see :data:`WINDOW`).
+WINDOW_ROUNDS = 32
+#: CPU-stage tasks in flight per worker when the raylet bounds the running ones (module doc).
+QUEUED_PER_WORKER = 4
 INSTALL_HINT = "the Ray engine needs Ray Data: pip install 'gdo[ray]' (or pip install 'ray[data]')"
 
 
@@ -178,6 +193,26 @@ class RayExecutor:
             return min(1.0, self.workers / gpus)
         return 1.0
 
+    def _cpu_tasks_in_flight(self) -> int:
+        """Cap on CPU-stage tasks in flight: ``QUEUED_PER_WORKER * workers`` when the Ray cluster
+        has no more than ``workers`` CPUs (the local Ray this executor starts is sized so), as the
+        raylet then runs at most ``workers`` and queues the rest: no worker waits on the driver
+        between shards; ``workers`` on a larger cluster.
+
+        Measured on 2 CPUs (Ray 2.60), 24 real clips, one per shard (benchmarks/bench_ray_media.py):
+        idle time per worker between shards 0.4-1.5 s with a cap of ``workers``, 0.1-0.4 s with
+        ``4 * workers``; on 24 busy-loop tasks of 0.3 s, cap 2 took 3.9-6.9 s (ideal 3.6)."""
+        try:
+            cpus = float(self.ray.cluster_resources().get("CPU", 0))
+        except Exception:  # pragma: no cover
+            cpus = float("inf")
+        return QUEUED_PER_WORKER * self.workers if 0 < cpus <= self.workers else self.workers
+
+    def _window(self, slots: int) -> int:
+        """Shard tasks per Ray dataset for ``slots`` tasks or actors running at once (see
+        :data:`WINDOW`)."""
+        return max(WINDOW, WINDOW_ROUNDS * slots)
+
     def run(self, tasks, uses_model: bool, progress: bool, desc: str, gpu: bool = False,
             weights=None, initial: int = 0) -> Iterator[tuple[int, Any]]:
         """Yield ``(task index, execute_shard result)`` as shards finish (any order); ``weights`` /
@@ -191,23 +226,24 @@ class RayExecutor:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(tasks), desc=f"{desc} (ray)", unit="shard")
+        gpus = self._gpus() if (gpu and uses_model) else 0
+        slots = (gpus or self.workers) if uses_model else self._cpu_tasks_in_flight()
+        window = self._window(gpus or self.workers)
         try:
-            for lo in range(0, len(tasks), WINDOW):
-                idx = list(range(lo, min(len(tasks), lo + WINDOW)))
+            for lo in range(0, len(tasks), window):
+                idx = list(range(lo, min(len(tasks), lo + window)))
                 refs = {j: ray.put(tasks[j]) for j in idx}
                 ds = ray.data.from_items([{"j": j} for j in idx], override_num_blocks=len(idx))
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # retry limits are still passed as remote args
                     if uses_model:
-                        gpus = self._gpus() if gpu else 0
-                        n_actors = gpus if gpus else self.workers
                         ds = ds.map_batches(_ShardActor, batch_size=1, fn_kwargs={"refs": refs},
-                                            compute=ray.data.ActorPoolStrategy(size=min(n_actors, len(idx))),
+                                            compute=ray.data.ActorPoolStrategy(size=min(slots, len(idx))),
                                             num_gpus=1 if gpus else 0, num_cpus=self._actor_cpus(gpus),
                                             max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)
                     else:
                         ds = ds.map_batches(_run_batch, batch_size=1, num_cpus=1, fn_kwargs={"refs": refs},
-                                            compute=ray.data.TaskPoolStrategy(size=min(self.workers, len(idx))),
+                                            compute=ray.data.TaskPoolStrategy(size=min(slots, len(idx))),
                                             max_retries=MAX_RESTARTS)
                 for row in ds.iter_rows():
                     if bar is not None:

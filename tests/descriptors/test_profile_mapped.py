@@ -1,0 +1,87 @@
+"""Issue 17, driver memory: profile reads candidates.parquet into a memory-mapped Arrow copy and
+keeps the text matrix in a memory-mapped file, both under ``out/.gdo/work`` and removed at the
+end, with the same outputs as reading into memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from _descriptor_helpers import cand, table
+from gdo.descriptors import profile as P
+
+
+def _chunked(rng, sizes):
+    """A chunked list<string> column with nulls and empty lists, chunk lengths ``sizes``."""
+    chunks = []
+    for k, m in enumerate(sizes):
+        vals = []
+        for i in range(m):
+            r = rng.integers(0, 5)
+            vals.append(None if r == 0 else [f"c{k}r{i}p{j}" for j in range(r - 1)])
+        chunks.append(pa.array(vals, pa.list_(pa.string())))
+    return pa.chunked_array(chunks, pa.list_(pa.string()))
+
+
+@pytest.mark.parametrize("sizes", [[5, 0, 7, 3], [1], [0, 4, 0]])
+def test_take_rows_equals_arrow_take(sizes):
+    rng = np.random.default_rng(len(sizes))
+    col = _chunked(rng, sizes)
+    n = len(col)
+    whole = col.combine_chunks()  # the reference: Arrow's own take on one array
+    cases = [np.arange(n), np.arange(n)[::-1], rng.integers(0, n, 3 * n), np.array([], np.int64),
+             np.sort(rng.integers(0, n, n))]
+    for idx in cases:
+        got = P.take_rows(col, idx)
+        assert got.equals(whole.take(pa.array(idx, pa.int64()))), idx
+    with pytest.raises(IndexError):
+        P.take_rows(col, [n])
+
+
+def test_read_mapped_same_values_outside_arrows_allocator(tmp_path):
+    rows = [cand(f"u{i}", kind="frames" if i % 3 else "image", media=[f"/m/{i}/{j}.jpg" for j in range(i % 7)],
+                 question=f"question {i} " * (i % 5), answer=f"answer {i}") for i in range(20000)]
+    src = tmp_path / "candidates.parquet"
+    pq.write_table(table(rows), src, row_group_size=15000)
+    want = pq.read_table(src, columns=list(P._USED))
+    before = pa.total_allocated_bytes()
+    got = P.read_mapped(src, P._USED, tmp_path / "work")
+    held = pa.total_allocated_bytes() - before
+    assert got.schema.equals(want.schema, check_metadata=False) and got.num_rows == want.num_rows
+    assert got.equals(want)
+    assert (tmp_path / "work" / "candidates.arrow").exists()
+    # the table's buffers are pages of the mapped file, not allocations of Arrow's memory pool
+    assert got.nbytes > 1_000_000 and held < got.nbytes / 20, (held, got.nbytes)
+
+
+def test_profile_text_matrix_is_mapped_then_removed(tmp_path, monkeypatch):
+    rows = [cand(f"t{i}", kind="none", media=[], question=f"Why did thing {i} happen?", answer=f"Because {i}.")
+            for i in range(40)]
+    seen = {}
+    real_take = P.ProfileContext.take_text
+
+    def spy(self, shards):
+        real_take(self, shards)
+        emb = self._cache["text_emb"]
+        seen["type"], seen["file"] = type(emb), Path(emb.filename)
+        seen["exists"] = seen["file"].exists()
+
+    monkeypatch.setattr(P.ProfileContext, "take_text", spy)
+    src = tmp_path / "in" / "candidates.parquet"
+    src.parent.mkdir()
+    pq.write_table(table(rows), src)
+    out = tmp_path / "out"
+    mapped = P.profile(src, out, descriptors=["fields", "embeddings", "cluster"], text_encoder="hashing",
+                       shard_sizes={"text": 16})
+    assert seen["type"] is np.memmap and seen["exists"] and seen["file"].parent == P.work_dir(out)
+    assert not P.work_dir(out).exists()  # scratch removed at the end
+    monkeypatch.setattr(P.ProfileContext, "take_text", real_take)
+    mem = P.profile(table(rows), tmp_path / "out2", descriptors=["fields", "embeddings", "cluster"],
+                    text_encoder="hashing", shard_sizes={"text": 16})
+    assert mapped.equals(mem)
+    for f in ("descriptors.parquet", "embeddings.parquet", "embeddings.text.f16.npy"):
+        assert (out / f).read_bytes() == (tmp_path / "out2" / f).read_bytes(), f
