@@ -114,3 +114,26 @@ def test_costs_dispatch_heaviest_first_output_in_shard_order(tmp_path):
     assert results["lpt"][0] == [1, 0, 2, 4]
     assert results["lpt"][1].equals(results["plain"][1])
     assert results["lpt"][1].num_rows == 1 + 2 + 3 + 4 + 5
+
+
+def test_cost_function_sees_only_missing_shards(tmp_path):
+    """``costs`` as a function is asked only about the missing shards (a resumed run estimates
+    only what is left; a finished stage estimates nothing) and orders them as the list form."""
+    from gdo.engine.executor import ShardTask, run_stage
+
+    full = [5.0, 90.0, 5.0, 40.0, 0.0]
+    asked = []
+
+    def costs(todo):
+        asked.append(list(todo))
+        return [full[i] for i in todo]
+
+    s = ShardStore(tmp_path / "fn", "media", {"v": 1})
+    names = [s.shard_name(i, [f"u{i}"]) for i in range(5)]
+    s.write(names[1], _t(2))
+    ex = _RecordingExecutor()
+    run_stage(ex, s, names, lambda i: ShardTask(_resolver, "media", {}, i), False, costs=costs)
+    assert asked == [[0, 2, 3, 4]] and ex.order == [3, 0, 2, 4]
+    ex2 = _RecordingExecutor()
+    res = run_stage(ex2, s, names, lambda i: ShardTask(_resolver, "media", {}, i), False, costs=costs)
+    assert asked == [[0, 2, 3, 4]] and ex2.order == [] and res.reused == 5  # finished: not asked again

@@ -892,7 +892,8 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
             res = run_stage(ex, store, names, make_task, stage.uses_model, cfg.progress,
                             "visual encoder" if stage.name == "visual_hf" else stage.name, gpu=stage.wants_gpu,
                             weights=[len(p) for p in parts],
-                            costs=_media_costs(ctx, parts) if stage.unit == "media" else None)
+                            costs=(lambda todo, _p=parts: _media_costs(ctx, [_p[i] for i in todo]))
+                            if stage.unit == "media" else None)
             timings[stage.name] = time.perf_counter() - t
             cost[stage.name] = {"units": len(units), "unit": "media items" if stage.unit == "media" else "candidates",
                                 "shards": len(names), "shards_computed": res.computed, "shards_reused": res.reused,

@@ -116,7 +116,8 @@ class _LazyTasks(Sequence):
 
 def run_stage(executor: Executor, store: ShardStore, names: list[str], make_task: Callable[[int], ShardTask],
               uses_model: bool, progress: bool = False, desc: str = "", gpu: bool = False,
-              weights: list[int] | None = None, costs: Sequence[float] | None = None) -> StageResult:
+              weights: list[int] | None = None,
+              costs: Sequence[float] | Callable[[list[int]], Sequence[float]] | None = None) -> StageResult:
     """Compute the missing shards of a stage through ``executor``, persisting each as it arrives.
 
     Args:
@@ -128,17 +129,21 @@ def run_stage(executor: Executor, store: ShardStore, names: list[str], make_task
         gpu: its model runs on a GPU when there is one (Ray: one GPU per actor).
         weights: units (candidates or media items) per shard, all shards: progress then counts
             units with rate and ETA, the reused shards counted as done.
-        costs: estimated work per shard, all shards (any unit): the missing shards are then
-            dispatched heaviest first (longest-processing-time order), so no worker is left with
-            a long shard at the end while the others idle. Results are stored by shard name and
-            assembled in shard order, so the order never changes the output.
+        costs: estimated work per shard (any unit), all shards, or a function of the missing
+            shards' indices returning theirs (called only when some shard is missing, so a
+            finished stage costs no estimate): the missing shards are then dispatched heaviest
+            first (longest-processing-time order), so no worker is left with a long shard at the
+            end while the others idle. Results are stored by shard name and assembled in shard
+            order, so the order never changes the output.
 
     Returns:
         :class:`StageResult`; failed shards are recorded in the store and listed in ``failures``.
     """
     todo = [i for i, n in enumerate(names) if not store.is_complete(n)]
-    if costs is not None:
-        todo.sort(key=lambda i: -float(costs[i]))  # stable: equal costs keep shard order
+    if costs is not None and todo:
+        c = list(costs(list(todo))) if callable(costs) else [costs[i] for i in todo]
+        order = sorted(range(len(todo)), key=lambda k: -float(c[k]))  # stable: ties keep shard order
+        todo = [todo[k] for k in order]
     res = StageResult(tables=[], reused=len(names) - len(todo))
     if todo:
         tasks = _LazyTasks(make_task, todo)
