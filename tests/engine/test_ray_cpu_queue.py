@@ -18,6 +18,8 @@ import pytest
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 
+from _ray_helpers import fresh_ray  # noqa: E402
+
 
 def _compute(state, payload) -> pa.Table:
     t0 = time.time()
@@ -34,13 +36,8 @@ def _resolver(name: str):
 
 @pytest.fixture
 def no_ray():
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers need not import tests/
-    yield
-    ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-    if ray.is_initialized():
-        ray.shutdown()
+    with fresh_ray(sys.modules[__name__]):
+        yield
 
 
 def _run(ex, n: int) -> list[dict]:

@@ -16,6 +16,8 @@ import pytest
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 
+from _ray_helpers import fresh_ray  # noqa: E402
+
 
 def _compute(state, payload) -> pa.Table:
     time.sleep(0.3)  # long enough that both actors take shards
@@ -32,14 +34,9 @@ def _resolver(name: str):
 
 @pytest.fixture
 def no_ray():
-    if ray.is_initialized():
-        ray.shutdown()
     before = os.environ.get("CUDA_VISIBLE_DEVICES")
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers need not import tests/
-    yield
-    ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-    if ray.is_initialized():
-        ray.shutdown()
+    with fresh_ray(sys.modules[__name__]):
+        yield
     if before is None:
         os.environ.pop("CUDA_VISIBLE_DEVICES", None)
     else:
