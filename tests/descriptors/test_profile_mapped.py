@@ -85,3 +85,32 @@ def test_profile_text_matrix_is_mapped_then_removed(tmp_path, monkeypatch):
     assert mapped.equals(mem)
     for f in ("descriptors.parquet", "embeddings.parquet", "embeddings.text.f16.npy"):
         assert (out / f).read_bytes() == (tmp_path / "out2" / f).read_bytes(), f
+
+
+def test_mapped_media_items_and_visual_store_same_bytes(real_data, tmp_path):
+    """Real media through a candidates.parquet (mapped: item paths read from the mapped column,
+    the store's visual column gathered into a mapped file) and through an in-memory table: the
+    same descriptors.parquet, media.parquet and embedding store, byte for byte."""
+    from _descriptor_helpers import frames_of
+
+    R = real_data
+    clip = R / "hiyouga__LLaMA-Factory/data/mllm_demo_data/3.mp4"
+    rows = [cand("v0", kind="video", media=[clip], question="What happens first?", answer="A baby plays."),
+            cand("v1", kind="video", media=[clip], question="Is it indoors?", answer="Yes."),
+            cand("f0", kind="frames", media=frames_of(R / "open-mmlab__mmaction2/tests/data/imgs"),
+                 question="Which sport?", answer="Golf."),
+            cand("i0", kind="image", media=[R / "hiyouga__LLaMA-Factory/data/mllm_demo_data/1.jpg"],
+                 question="Who are they?", answer="Players."),
+            cand("n0", kind="none", media=[], question="Say hi.", answer="Hi.")]
+    src = tmp_path / "in" / "candidates.parquet"
+    src.parent.mkdir()
+    pq.write_table(table([dict(r) for r in rows]), src, row_group_size=2)
+    opts = dict(descriptors=["fields", "motion", "embeddings", "cluster", "dedup"], text_encoder="hashing",
+                k=2, shard_sizes={"media": 1, "text": 2})
+    a = P.profile(src, tmp_path / "mapped", **opts)
+    b = P.profile(table([dict(r) for r in rows]), tmp_path / "memory", **opts)
+    assert a.equals(b) and a.num_rows == 5
+    assert a.column("media_error").null_count == 5  # every item decoded
+    for f in ("descriptors.parquet", "media.parquet", "embeddings.parquet", "embeddings.visual.f16.npy"):
+        assert (tmp_path / "mapped" / f).read_bytes() == (tmp_path / "memory" / f).read_bytes(), f
+    assert not P.work_dir(tmp_path / "mapped").exists()

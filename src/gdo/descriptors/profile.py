@@ -27,12 +27,14 @@ media_key, text_emb, visual_emb, model_emb; sidecar ``embeddings.meta.json``), `
 (wall-clock seconds per stage; the only non-deterministic file; the measured cost per stage
 per stage goes to ``OUT/cost.json``, equally non-deterministic).
 
-Driver memory (issue 17): a candidates.parquet is read :data:`_MAP_BATCH` rows at a time into an
-uncompressed Arrow copy that is memory-mapped (:func:`read_mapped`), and the text stage's
-``(n, 384)`` float32 matrix is a memory-mapped ``.npy``, both under ``OUT/.gdo/work`` (removed
-when profile ends, and at the start of the next run after a stopped one): their pages are the
-OS's to drop under pressure, not the driver's own memory. The disk they take: about the used
-candidate columns uncompressed plus 1.5 KB per candidate.
+Driver memory (issue 17): a candidates.parquet (given, or written by the ingest of pool files)
+is read :data:`_MAP_BATCH` rows at a time into an uncompressed Arrow copy that is memory-mapped
+(:func:`read_mapped`; the media items' paths are read from it by row), the text stage's
+``(n, 384)`` float32 matrix is a memory-mapped ``.npy``, and so is the embedding store's
+per-candidate visual column while it is written, all under ``OUT/.gdo/work`` (removed when
+profile ends, and at the start of the next run after a stopped one): their pages are the OS's to
+drop under pressure, not the driver's own memory. The disk they take: about the used candidate
+columns uncompressed plus (384 + D) x 4 bytes per candidate.
 
 Modes: ``default`` buckets duration by the native frame count, detects MCQ options properly,
 uses the TNC judge for the temporal category when the model ran, and scales cluster distances;
@@ -150,11 +152,13 @@ def _ingest_fingerprint(paths: Sequence[str], media_root, fmt, frames) -> dict:
 
 
 def load_or_ingest(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, media_root=None,
-                   fmt: str | None = None, frames: int = 32, workers: int = 1, progress: bool = False) -> pa.Table:
+                   fmt: str | None = None, frames: int = 32, workers: int = 1, progress: bool = False,
+                   read: bool = True) -> pa.Table | None:
     """Candidates of ``paths``: reuse ``out_dir/candidates.parquet`` when it was written by an ingest of
     the same files (path, size, mtime) and options and is itself unchanged since, else run :func:`gdo.pool.ingest.ingest` and
     :func:`gdo.pool.ingest.write_ingest`. The reuse marker ``out_dir/.gdo/ingest.json`` is written
-    only after the ingest outputs are complete."""
+    only after the ingest outputs are complete. ``read=False``: only make sure the file is there
+    (returns None; the caller maps it, :func:`read_mapped`)."""
     from gdo.pool.ingest import ingest, read_candidates, write_ingest
     from gdo.utils.io import dumps_json
 
@@ -170,7 +174,7 @@ def load_or_ingest(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLik
             st = cand.stat()
             if (m.get("fingerprint") == orjson.loads(dumps_json(fp)) and m.get("bytes") == st.st_size
                     and m.get("mtime_ns") == st.st_mtime_ns):
-                return read_candidates(out)
+                return read_candidates(out) if read else None
         except (OSError, ValueError):
             pass
     res = ingest([str(p) for p in paths], media_root=media_root, fmt=fmt, frames=frames, workers=workers,
@@ -181,24 +185,29 @@ def load_or_ingest(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLik
                          f"(see {out / 'rejects.jsonl'})")
     st = cand.stat()
     write_json_atomic(marker, {"fingerprint": fp, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns})
-    return res.candidates
+    return res.candidates if read else None
 
 
-def _as_candidates(paths_or_candidates, out_dir, media_root, fmt, frames, workers, progress) -> pa.Table:
+def _as_candidates(paths_or_candidates, out_dir, media_root, fmt, frames, workers,
+                   progress) -> tuple[pa.Table, bool]:
+    """The candidates and whether they are a memory-mapped copy (:func:`read_mapped`): a table
+    given in memory is used as is; a candidates.parquet, or the one an ingest of pool files writes
+    (or reuses) in ``out_dir``, is mapped (driver memory, issue 17)."""
     x = paths_or_candidates
     if hasattr(x, "candidates") and isinstance(getattr(x, "candidates"), pa.Table):
         x = x.candidates
     if isinstance(x, pa.Table):
-        return x
+        return x, False
     if isinstance(x, (str, os.PathLike)):
         x = [x]
     x = list(x)
     if len(x) == 1 and Path(x[0]).name == "candidates.parquet":
-        return read_mapped(x[0], _USED, work_dir(out_dir))
+        return read_mapped(x[0], _USED, work_dir(out_dir)), True
     if not x:
         raise ValueError("profile needs at least one pool file or a candidates table")
-    return load_or_ingest(x, out_dir, media_root=media_root, fmt=fmt, frames=frames, workers=workers,
-                          progress=progress)
+    load_or_ingest(x, out_dir, media_root=media_root, fmt=fmt, frames=frames, workers=workers,
+                   progress=progress, read=False)
+    return read_mapped(Path(out_dir) / "candidates.parquet", _USED, work_dir(out_dir)), True
 
 
 #: Rows per record batch of the memory-mapped candidate copy (:func:`read_mapped`).
@@ -267,10 +276,15 @@ def _check_candidates(t: pa.Table) -> pa.Table:
 class MediaItems(abc.Sequence):
     """The distinct media items of a pool, ``(media_key, media_kind, paths)`` each, in first-seen
     (pool) order, read from compact Arrow arrays (one row per item) when accessed, so the driver
-    never holds every item's path list as Python objects."""
+    never holds every item's path list as Python objects.
 
-    def __init__(self, keys: pa.Array, kinds: pa.Array, paths: pa.Array):
-        self._keys, self._kinds, self._paths = keys, kinds, paths
+    ``rows`` (int64, one per item): ``paths`` is then the candidates' own ``media`` column and an
+    item's paths are those of row ``rows[i]`` -- no copy, for a memory-mapped candidate table
+    (:func:`read_mapped`)."""
+
+    def __init__(self, keys: pa.Array, kinds: pa.Array, paths: pa.Array | pa.ChunkedArray,
+                 rows: np.ndarray | None = None):
+        self._keys, self._kinds, self._paths, self._rows = keys, kinds, paths, rows
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -278,7 +292,8 @@ class MediaItems(abc.Sequence):
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        return (self._keys[i].as_py(), self._kinds[i].as_py(), self._paths[i].as_py() or [])
+        p = self._paths[i if self._rows is None else int(self._rows[i])]
+        return (self._keys[i].as_py(), self._kinds[i].as_py(), p.as_py() or [])
 
 
 def take_rows(col: pa.ChunkedArray | pa.Array, idx) -> pa.Array:
@@ -376,7 +391,7 @@ class ProfileContext:
     ``uids``, ``questions``, ... (Python lists) remain for descriptor plugins, built on first use.
     """
 
-    def __init__(self, cfg: ProfileConfig, cands: pa.Table):
+    def __init__(self, cfg: ProfileConfig, cands: pa.Table, mapped: bool = False):
         import pyarrow.compute as pc
 
         self.cfg = cfg
@@ -405,9 +420,13 @@ class ProfileContext:
         self.item_code = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), np.int32)
         pos = np.flatnonzero(self.item_code >= 0)
         first = pos[np.unique(self.item_code[pos], return_index=True)[1]] if pos.size else pos
-        # distinct media items, first-seen order: compact copies, one row per item
-        self.item_list = MediaItems(enc.dictionary, take_rows(kind, first),
-                                    take_rows(media, first) if len(first) else pa.array([], media.type))
+        # distinct media items, first-seen order: compact copies, one row per item (the paths stay
+        # in a memory-mapped table's own column, read by row: no copy of the pool's path lists)
+        if mapped and len(first):
+            self.item_list = MediaItems(enc.dictionary, take_rows(kind, first), media, rows=first)
+        else:
+            self.item_list = MediaItems(enc.dictionary, take_rows(kind, first),
+                                        take_rows(media, first) if len(first) else pa.array([], media.type))
         if cfg.model is None:  # only the model stage reads per-candidate paths
             cands = cands.drop_columns(["media"])
         del media
@@ -858,10 +877,11 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
     shard_root = out / ".gdo" / "shards"
     sizes = cfg.sizes
 
-    cands = _check_candidates(_as_candidates(paths_or_candidates, out, media_root, fmt, cfg.frames, cfg.workers,
-                                             cfg.progress))
+    cands, mapped = _as_candidates(paths_or_candidates, out, media_root, fmt, cfg.frames, cfg.workers,
+                                   cfg.progress)
+    cands = _check_candidates(cands)
     timings["candidates"] = time.perf_counter() - t0
-    ctx = ProfileContext(cfg, cands)
+    ctx = ProfileContext(cfg, cands, mapped=mapped)
     ctx.work = work_dir(out)
     reg = registry()
     ex = executor if executor is not None else make_executor(cfg)
@@ -1001,7 +1021,15 @@ def _write_embeddings(out: Path, ctx: ProfileContext) -> None:
 
     v_emb, has_v = None, None
     if ctx.visual_items is not None:
-        v_emb = ctx.visual_rows.take(slice(None))  # the values of cand_visual, built here only
+        rows = ctx.visual_rows  # the values of cand_visual, built here only
+        if ctx.work is not None:  # gathered a block at a time into a memory-mapped file (issue 17)
+            ctx.work.mkdir(parents=True, exist_ok=True)
+            v_emb = np.lib.format.open_memmap(ctx.work / "visual_emb.npy", mode="w+", dtype=np.float32,
+                                              shape=rows.shape)
+            for s in range(0, ctx.n, 65536):
+                v_emb[s:s + 65536] = rows.take(slice(s, s + 65536))
+        else:
+            v_emb = rows.take(slice(None))
         has_v = ctx.cand_item >= 0
         for s in range(0, ctx.n, 65536):  # row norms a batch at a time (no (n, D) temporary)
             has_v[s:s + 65536] &= np.linalg.norm(v_emb[s:s + 65536], axis=1) > 0
