@@ -77,7 +77,7 @@ def test_profile_text_matrix_is_mapped_then_removed(tmp_path, monkeypatch):
     out = tmp_path / "out"
     mapped = P.profile(src, out, descriptors=["fields", "embeddings", "cluster"], text_encoder="hashing",
                        shard_sizes={"text": 16})
-    assert seen["type"] is np.memmap and seen["exists"] and seen["file"].parent == P.work_dir(out)
+    assert seen["type"] is np.memmap and seen["exists"] and seen["file"].parent.parent == P.work_dir(out)
     assert not P.work_dir(out).exists()  # scratch removed at the end
     monkeypatch.setattr(P.ProfileContext, "take_text", real_take)
     mem = P.profile(table(rows), tmp_path / "out2", descriptors=["fields", "embeddings", "cluster"],
@@ -114,3 +114,59 @@ def test_mapped_media_items_and_visual_store_same_bytes(real_data, tmp_path):
     for f in ("descriptors.parquet", "media.parquet", "embeddings.parquet", "embeddings.visual.f16.npy"):
         assert (tmp_path / "mapped" / f).read_bytes() == (tmp_path / "memory" / f).read_bytes(), f
     assert not P.work_dir(tmp_path / "mapped").exists()
+
+
+def _write_in_pieces_with_own_dictionaries(rows, path):
+    """candidates.parquet written in two pieces, ``media_kind`` dictionary-encoded with a different
+    dictionary in each row group (what other writers produce; gdo's ingest writes plain strings)."""
+    import pyarrow.compute as pc
+
+    t = table(rows)
+    i = t.schema.get_field_index("media_kind")
+
+    def enc(x):
+        return x.set_column(i, "media_kind", pc.dictionary_encode(x.column("media_kind").combine_chunks()))
+
+    a, b = enc(t.slice(0, 2)), enc(t.slice(2))
+    assert a.column("media_kind").chunk(0).dictionary != b.column("media_kind").chunk(0).dictionary
+    with pq.ParquetWriter(path, a.schema) as w:
+        w.write_table(a)
+        w.write_table(b)
+
+
+def test_dictionary_per_row_group_is_read(tmp_path):
+    rows = [cand("a", kind="none", media=[], question="Q a?", answer="A."),
+            cand("b", kind="none", media=[], question="Q b?", answer="B."),
+            cand("c", kind="image", media=["/nope/c.jpg"], question="Q c?", answer="C."),
+            cand("d", kind="image", media=["/nope/d.jpg"], question="Q d?", answer="D.")]
+    src = tmp_path / "in" / "candidates.parquet"
+    src.parent.mkdir()
+    _write_in_pieces_with_own_dictionaries([dict(r) for r in rows], src)
+    got = P.read_mapped(src, P._USED, tmp_path / "w")
+    assert got.column("media_kind").to_pylist() == ["none", "none", "image", "image"]
+    assert got.schema.field("media_kind").type == pa.string()
+    opts = dict(descriptors=["fields", "embeddings", "cluster"], text_encoder="hashing", k=2)
+    a = P.profile(src, tmp_path / "out", **opts)
+    b = P.profile(table([dict(r) for r in rows]), tmp_path / "mem", **opts)
+    assert a.equals(b)
+
+
+def test_scratch_removed_after_an_error(tmp_path):
+    rows = [cand(f"e{i}", kind="none", media=[], question=f"Q {i}?", answer="A.") for i in range(3)]
+    src = tmp_path / "in" / "candidates.parquet"
+    src.parent.mkdir()
+    pq.write_table(table(rows).drop_columns(["question"]), src)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="question"):
+        P.profile(src, out, descriptors=["fields"], text_encoder="hashing")
+    assert not P.work_dir(out).exists()
+
+
+def test_input_inside_the_scratch_folder_is_refused_not_deleted(tmp_path):
+    out = tmp_path / "out"
+    P.work_dir(out).mkdir(parents=True)
+    src = P.work_dir(out) / "candidates.parquet"
+    pq.write_table(table([cand("x", kind="none", media=[])]), src)
+    with pytest.raises(ValueError, match="scratch"):
+        P.profile(src, out, descriptors=["fields"], text_encoder="hashing")
+    assert src.exists()

@@ -89,3 +89,13 @@ def test_larger_cluster_keeps_workers_as_the_bound(no_ray):
     finally:
         ex.close()
     assert _most_at_once(rows) == 1
+
+
+def test_cluster_given_by_address_gets_no_queue(no_ray):
+    """On a cluster named by ``--address`` (it may autoscale past its CPUs of now) the cap stays
+    ``workers``, even when its CPUs are as few."""
+    from gdo.engine.ray import RayExecutor
+
+    ray.init(num_cpus=1, object_store_memory=96 * 1024 * 1024, include_dashboard=False, log_to_driver=False)
+    assert RayExecutor(address="auto", workers=1)._cpu_tasks_in_flight() == 1
+    assert RayExecutor(workers=1)._cpu_tasks_in_flight() == 4

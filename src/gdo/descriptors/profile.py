@@ -189,7 +189,7 @@ def load_or_ingest(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLik
 
 
 def _as_candidates(paths_or_candidates, out_dir, media_root, fmt, frames, workers,
-                   progress) -> tuple[pa.Table, bool]:
+                   progress, work: Path) -> tuple[pa.Table, bool]:
     """The candidates and whether they are a memory-mapped copy (:func:`read_mapped`): a table
     given in memory is used as is; a candidates.parquet, or the one an ingest of pool files writes
     (or reuses) in ``out_dir``, is mapped (driver memory, issue 17)."""
@@ -202,12 +202,12 @@ def _as_candidates(paths_or_candidates, out_dir, media_root, fmt, frames, worker
         x = [x]
     x = list(x)
     if len(x) == 1 and Path(x[0]).name == "candidates.parquet":
-        return read_mapped(x[0], _USED, work_dir(out_dir)), True
+        return read_mapped(x[0], _USED, work), True
     if not x:
         raise ValueError("profile needs at least one pool file or a candidates table")
     load_or_ingest(x, out_dir, media_root=media_root, fmt=fmt, frames=frames, workers=workers,
                    progress=progress, read=False)
-    return read_mapped(Path(out_dir) / "candidates.parquet", _USED, work_dir(out_dir)), True
+    return read_mapped(Path(out_dir) / "candidates.parquet", _USED, work), True
 
 
 #: Rows per record batch of the memory-mapped candidate copy (:func:`read_mapped`).
@@ -227,22 +227,39 @@ def read_mapped(path: str | os.PathLike, columns: Sequence[str], work: Path) -> 
     file, which the OS can drop and re-read, not the driver's own memory (driver memory, issue 17;
     the same values as ``pq.read_table``, in batches of :data:`_MAP_BATCH` rows).
 
+    Dictionary-encoded columns are decoded (the same values; a file written in pieces may hold a
+    different dictionary per row group, which one IPC file cannot).
+
     Raises:
-        FileNotFoundError: no such file. OSError: the copy cannot be written.
+        FileNotFoundError: no such file. ValueError: the copy cannot be made (names the file,
+        the columns and the cause: a full disk, a column Arrow IPC cannot hold).
     """
     pf = pq.ParquetFile(path)
     cols = [c for c in pf.schema_arrow.names if c in set(columns)]
-    schema = pa.schema([pf.schema_arrow.field(c) for c in cols], metadata=pf.schema_arrow.metadata)
+    src = [pf.schema_arrow.field(c) for c in cols]
+    # dictionary columns are decoded: an IPC file holds one dictionary per column, while each row
+    # group of a Parquet file written in pieces may carry its own
+    plain = [f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in src]
+    schema = pa.schema(plain, metadata=pf.schema_arrow.metadata)
     work.mkdir(parents=True, exist_ok=True)
     dest = work / (Path(path).stem + ".arrow")
     tmp = dest.with_name(dest.name + ".tmp")
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as w:
-        for batch in pf.iter_batches(batch_size=_MAP_BATCH, columns=cols):
-            w.write_batch(batch)
-    os.replace(tmp, dest)
+    try:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as w:
+            for batch in pf.iter_batches(batch_size=_MAP_BATCH, columns=cols):
+                if batch.schema != schema:
+                    batch = pa.RecordBatch.from_arrays(
+                        [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in batch.columns],
+                        schema=schema)
+                w.write_batch(batch)
+        os.replace(tmp, dest)
+    except (pa.ArrowException, OSError) as e:
+        tmp.unlink(missing_ok=True)
+        raise ValueError(f"{path}: its columns {cols} could not be copied to profile's scratch file {dest}: "
+                         f"{e}") from e
     _release_arrow_memory()
-    with pa.memory_map(str(dest)) as src:
-        return pa.ipc.open_file(src).read_all()
+    with pa.memory_map(str(dest)) as mm:
+        return pa.ipc.open_file(mm).read_all()
 
 
 def _check_candidates(t: pa.Table) -> pa.Table:
@@ -865,24 +882,53 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
         candidates (duplicate uid, missing columns). FileNotFoundError: missing model / encoder
         path. RuntimeError: a needed optional dependency is missing.
         ShardsFailedError: some shards failed 3 times (recorded; the rest is stored).
+        ValueError also when an input lies inside ``out_dir/.gdo/work`` (profile's scratch).
     """
-    t0 = time.perf_counter()
     if config is not None and options:
         raise ValueError(f"give either config= or keyword options, not both ({sorted(options)})")
     cfg = config if config is not None else ProfileConfig(**options)
-    timings: dict[str, float] = {}
     out = Path(out_dir)
     output_dir(out)
-    shutil.rmtree(work_dir(out), ignore_errors=True)  # a stopped run's scratch files
+    _refuse_inputs_in_scratch(paths_or_candidates, out)
+    shutil.rmtree(work_dir(out), ignore_errors=True)  # a killed run's scratch files
+    work = work_dir(out) / str(os.getpid())  # this run's own (two runs never share a file)
+    try:
+        return _profile(paths_or_candidates, out, cfg, work, media_root, fmt, executor)
+    finally:  # success, error or interrupt: mapped pages still in use stay valid (POSIX)
+        shutil.rmtree(work, ignore_errors=True)
+        try:
+            work.parent.rmdir()  # unless another run's scratch is there
+        except OSError:
+            pass
+
+
+def _refuse_inputs_in_scratch(paths_or_candidates, out: Path) -> None:
+    """ValueError when an input path lies inside ``out/.gdo/work``, which profile empties."""
+    x = paths_or_candidates
+    if isinstance(x, (str, os.PathLike)):
+        x = [x]
+    if isinstance(x, (list, tuple)):
+        root = work_dir(out).resolve()
+        for p in x:
+            if isinstance(p, (str, os.PathLike)) and Path(p).resolve().is_relative_to(root):
+                raise ValueError(f"{p}: inputs must not lie inside {work_dir(out)}, profile's scratch folder "
+                                 "(it is emptied at every run); move the file elsewhere")
+
+
+def _profile(paths_or_candidates, out: Path, cfg: ProfileConfig, work: Path, media_root, fmt,
+             executor) -> pa.Table:
+    """:func:`profile` with its scratch folder ``work`` (removed by the caller)."""
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
     shard_root = out / ".gdo" / "shards"
     sizes = cfg.sizes
 
     cands, mapped = _as_candidates(paths_or_candidates, out, media_root, fmt, cfg.frames, cfg.workers,
-                                   cfg.progress)
+                                   cfg.progress, work)
     cands = _check_candidates(cands)
     timings["candidates"] = time.perf_counter() - t0
     ctx = ProfileContext(cfg, cands, mapped=mapped)
-    ctx.work = work_dir(out)
+    ctx.work = work
     reg = registry()
     ex = executor if executor is not None else make_executor(cfg)
     stage_hashes: dict[str, str] = {}
@@ -1000,8 +1046,6 @@ def profile(paths_or_candidates, out_dir: str | os.PathLike, *, config: ProfileC
     write_json_atomic(out / "descriptors.meta.json", meta)
     timings["total"] = time.perf_counter() - t0
     _merge_timings(out / "timings.json", timings)
-    del ctx
-    shutil.rmtree(work_dir(out), ignore_errors=True)  # mapped pages still in use stay valid (POSIX)
     return table
 
 

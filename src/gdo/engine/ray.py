@@ -5,14 +5,15 @@ row), streamed through ``map_batches``:
 
 * CPU stages (``media``: decode once, motion, visual feature, hashes) run as Ray tasks, one CPU
   each (``max_retries=3``: a task on a killed worker is retried). On the local Ray this engine
-  starts (``workers`` CPUs), and on any Ray with no more than ``workers`` CPUs,
-  :data:`QUEUED_PER_WORKER` ``* workers`` tasks are in flight, so the raylet holds queued tasks
+  starts (``workers`` CPUs), and on a Ray started in this process with no more than ``workers``
+  CPUs, :data:`QUEUED_PER_WORKER` ``* workers`` tasks are in flight, so the raylet holds queued tasks
   for each worker and starts the next the moment a worker frees; the raylet still runs at most
   ``workers`` at once. (Ray Data's scheduling loop frees a task's slot ~0.2-0.3 s after the task
   ends: its ``ray.wait`` waits on every active task with a 0.1 s timeout, and a finished task
   takes two or three loop steps to drain, emit and be marked done. With a cap of ``workers``,
-  each worker idled that long per shard.) On a larger cluster the cap is ``workers``, so
-  ``--workers`` keeps meaning the tasks that run at once.
+  each worker idled that long per shard.) On a larger Ray, and on a cluster given by ``address``
+  (which may autoscale), the cap is ``workers``, so ``--workers`` keeps meaning the tasks that
+  run at once.
 * Model stages (``text``, ``model``, ``visual_hf``) run in an actor pool: each actor loads the
   model once (:func:`gdo.engine.executor.execute_shard` caches it) and takes one shard per call,
   the shard's candidates batched by ``model_batch_size`` inside the model code. On GPU machines
@@ -194,10 +195,12 @@ class RayExecutor:
         return 1.0
 
     def _cpu_tasks_in_flight(self) -> int:
-        """Cap on CPU-stage tasks in flight: ``QUEUED_PER_WORKER * workers`` when the Ray cluster
-        has no more than ``workers`` CPUs (the local Ray this executor starts is sized so), as the
-        raylet then runs at most ``workers`` and queues the rest: no worker waits on the driver
-        between shards; ``workers`` on a larger cluster.
+        """Cap on CPU-stage tasks in flight: ``QUEUED_PER_WORKER * workers`` on a Ray in this
+        process (no ``address``: the local Ray this executor starts, sized to ``workers`` CPUs, or
+        one the caller started) with no more than ``workers`` CPUs, as the raylet then runs at
+        most ``workers`` and queues the rest: no worker waits on the driver between shards;
+        ``workers`` on a larger Ray and on any cluster given by ``address`` (an autoscaler could
+        add CPUs for the queued tasks).
 
         Measured on 2 CPUs (Ray 2.60), 24 real clips, one per shard (benchmarks/bench_ray_media.py):
         idle time per worker between shards 0.4-1.5 s with a cap of ``workers``, 0.1-0.4 s with
@@ -206,7 +209,8 @@ class RayExecutor:
             cpus = float(self.ray.cluster_resources().get("CPU", 0))
         except Exception:  # pragma: no cover
             cpus = float("inf")
-        return QUEUED_PER_WORKER * self.workers if 0 < cpus <= self.workers else self.workers
+        local = self.address is None  # an existing cluster may autoscale past its CPUs of now
+        return QUEUED_PER_WORKER * self.workers if local and 0 < cpus <= self.workers else self.workers
 
     def _window(self, slots: int) -> int:
         """Shard tasks per Ray dataset for ``slots`` tasks or actors running at once (see
