@@ -31,8 +31,9 @@ Driver memory (issue 17): a candidates.parquet (given, or written by the ingest 
 is read :data:`_MAP_BATCH` rows at a time into an uncompressed Arrow copy that is memory-mapped
 (:func:`read_mapped`; the media items' paths are read from it by row), the text stage's
 ``(n, 384)`` float32 matrix is a memory-mapped ``.npy``, and so is the embedding store's
-per-candidate visual column while it is written, all under ``OUT/.gdo/work`` (removed when
-profile ends, and at the start of the next run after a stopped one): their pages are the OS's to
+per-candidate visual column while it is written, all under ``OUT/.gdo/work/<pid>`` (removed
+when profile returns, fails or is interrupted; after a killed run, at the start of the next one;
+an input inside that folder is refused): their pages are the OS's to
 drop under pressure, not the driver's own memory. The disk they take: about the used candidate
 columns uncompressed plus (384 + D) x 4 bytes per candidate.
 
@@ -215,7 +216,8 @@ _MAP_BATCH = 8192
 
 
 def work_dir(out_dir: str | os.PathLike) -> Path:
-    """``out_dir/.gdo/work``: profile's scratch files (memory-mapped copies), removed at its end."""
+    """``out_dir/.gdo/work``: profile's scratch folders (memory-mapped copies), one per run
+    (``<pid>``), each removed when its run ends."""
     return Path(out_dir) / ".gdo" / "work"
 
 
