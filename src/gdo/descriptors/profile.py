@@ -410,7 +410,7 @@ class ProfileContext:
     ``uids``, ``questions``, ... (Python lists) remain for descriptor plugins, built on first use.
     """
 
-    def __init__(self, cfg: ProfileConfig, cands: pa.Table, mapped: bool = False):
+    def __init__(self, cfg: ProfileConfig, cands: pa.Table, mapped: bool = False, work: Path | None = None):
         import pyarrow.compute as pc
 
         self.cfg = cfg
@@ -456,8 +456,8 @@ class ProfileContext:
         self.model_frames = cfg.model_frames or cfg.frames
         self.visual_encoder_id = model_identity(cfg.visual_encoder) if cfg.visual_encoder is not None else None
         self.stage_tables: dict[str, pa.Table] = {}
-        #: scratch folder for file-backed matrices (:meth:`take_text`); None keeps them in memory
-        self.work: Path | None = None
+        #: scratch folder for file-backed matrices (:meth:`scratch_matrix`); None keeps them in memory
+        self.work: Path | None = work
         self.info: dict[str, Any] = {}
         self._cache: dict[str, Any] = {}
 
@@ -688,15 +688,10 @@ class ProfileContext:
         """Set the text stage's results from its shards (``uid``, ``text_emb``): tables or
         :class:`_ShardRef` (read here one at a time), emptying ``shards`` as it goes: the float32
         ``(n, 384)`` matrix is filled shard by shard while each shard's list column is released,
-        so the embeddings are never held twice (nor every shard's list column at once). With
-        :attr:`work` set (profile sets ``out_dir/.gdo/work``) the matrix is a memory-mapped file
-        there, ``text_emb.npy``, not the driver's own memory."""
+        so the embeddings are never held twice (nor every shard's list column at once). The matrix
+        is :meth:`scratch_matrix` ``text_emb`` (memory-mapped under profile's scratch folder)."""
         n = sum(t.num_rows for t in shards)
-        if self.work is not None:  # a file-backed matrix: its pages are the OS's to drop (issue 17)
-            self.work.mkdir(parents=True, exist_ok=True)
-            emb = np.lib.format.open_memmap(self.work / "text_emb.npy", mode="w+", dtype=np.float32, shape=(n, 384))
-        else:
-            emb = np.empty((n, 384), np.float32)
+        emb = self.scratch_matrix("text_emb", (n, 384))
         uids, o = [], 0
         for i in range(len(shards)):
             t, shards[i] = shards[i], None
@@ -711,6 +706,15 @@ class ProfileContext:
         self.stage_tables["text"] = pa.concat_tables(uids) if uids else pa.table({"uid": pa.array([], pa.string())})
         self._cache["text_emb"] = emb
         _release_arrow_memory()
+
+    def scratch_matrix(self, name: str, shape: tuple[int, int]) -> np.ndarray:
+        """An uninitialised float32 matrix of ``shape``: with :attr:`work` set, the memory-mapped
+        file ``work/<name>.npy``, whose pages are the OS's to drop, not the driver's own memory
+        (issue 17); else in memory."""
+        if self.work is None:
+            return np.empty(shape, np.float32)
+        self.work.mkdir(parents=True, exist_ok=True)
+        return np.lib.format.open_memmap(self.work / f"{name}.npy", mode="w+", dtype=np.float32, shape=shape)
 
     def keep_for_store(self) -> None:
         """Release what the embedding store (``_write_embeddings``) does not read, once
@@ -929,8 +933,7 @@ def _profile(paths_or_candidates, out: Path, cfg: ProfileConfig, work: Path, med
                                    cfg.progress, work)
     cands = _check_candidates(cands)
     timings["candidates"] = time.perf_counter() - t0
-    ctx = ProfileContext(cfg, cands, mapped=mapped)
-    ctx.work = work
+    ctx = ProfileContext(cfg, cands, mapped=mapped, work=work)
     reg = registry()
     ex = executor if executor is not None else make_executor(cfg)
     stage_hashes: dict[str, str] = {}
@@ -1067,15 +1070,10 @@ def _write_embeddings(out: Path, ctx: ProfileContext) -> None:
 
     v_emb, has_v = None, None
     if ctx.visual_items is not None:
-        rows = ctx.visual_rows  # the values of cand_visual, built here only
-        if ctx.work is not None:  # gathered a block at a time into a memory-mapped file (issue 17)
-            ctx.work.mkdir(parents=True, exist_ok=True)
-            v_emb = np.lib.format.open_memmap(ctx.work / "visual_emb.npy", mode="w+", dtype=np.float32,
-                                              shape=rows.shape)
-            for s in range(0, ctx.n, 65536):
-                v_emb[s:s + 65536] = rows.take(slice(s, s + 65536))
-        else:
-            v_emb = rows.take(slice(None))
+        rows = ctx.visual_rows  # the values of cand_visual, gathered here only, a block at a time
+        v_emb = ctx.scratch_matrix("visual_emb", rows.shape)
+        for s in range(0, ctx.n, 65536):
+            v_emb[s:s + 65536] = rows.take(slice(s, s + 65536))
         has_v = ctx.cand_item >= 0
         for s in range(0, ctx.n, 65536):  # row norms a batch at a time (no (n, D) temporary)
             has_v[s:s + 65536] &= np.linalg.norm(v_emb[s:s + 65536], axis=1) > 0
