@@ -70,6 +70,20 @@ def main() -> None:
             phase[0] = f"group {_n}"
             return _f(ctx)
         REGISTRY.descriptors[i] = dataclasses.replace(d, compute=wrapped)
+    import gdo.descriptors.embedding_store as store_mod
+    import gdo.descriptors.profile as profile_mod
+
+    write_parquet, write_store = profile_mod.write_parquet_atomic, store_mod.write_embeddings
+
+    def parquet_phase(path, *args, **kw):
+        phase[0] = f"write {Path(path).name}"
+        return write_parquet(path, *args, **kw)
+
+    def store_phase(*args, **kw):
+        phase[0] = "write embedding store"
+        return write_store(*args, **kw)
+
+    profile_mod.write_parquet_atomic, store_mod.write_embeddings = parquet_phase, store_phase
     n = pq.ParquetFile(a.candidates).metadata.num_rows
     time.sleep(0.2)
     phase[0] = "read candidates + context"

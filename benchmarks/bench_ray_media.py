@@ -6,7 +6,7 @@ The pool: one candidate per video file under ../shared/data/real (up to ``--vide
 with ``descriptors=["motion", "dedup"]`` (the media stage only: decode once, motion, visual
 feature, hashes), ``--shard`` media items per shard (default 1; gdo's default is 32). Throughput = media items / wall seconds of the media
 stage (``cost.json``). For Ray, Ray is started before the run and its worker processes are
-warmed by profiling two other clips first (a cold start of a Ray worker -- process, imports --
+warmed by profiling two of the clips into another folder first (a cold start of a Ray worker -- process, imports --
 takes 10-20 s on a loaded 2-core machine; it is printed as ``ray_warmup_s``), so the figure is
 the steady-state throughput. Each measured run writes into a fresh folder: nothing is reused. Checks every run's descriptors.parquet is
 byte-identical to the first. Each measured run is its own Python process (as a user's
@@ -77,7 +77,7 @@ def _one(a, spec: str, rep: int, tmp: Path) -> dict:
         ray.init(num_cpus=w, include_dashboard=False, log_to_driver=False, object_store_memory=256 << 20,
                  runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}})
         t0 = time.perf_counter()
-        profile(_pool(a.real, a.videos + 2).slice(a.videos), tmp / f"warm_{w}_r{rep}",
+        profile(_pool(a.real, 2), tmp / f"warm_{w}_r{rep}",
                 descriptors=["motion", "dedup"], engine="ray", workers=w, shard_sizes={"media": a.shard})
         warm = round(time.perf_counter() - t0, 2)
     out = tmp / f"{spec.replace(':', '_')}_r{rep}"

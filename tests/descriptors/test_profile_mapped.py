@@ -170,3 +170,79 @@ def test_input_inside_the_scratch_folder_is_refused_not_deleted(tmp_path):
     with pytest.raises(ValueError, match="scratch"):
         P.profile(src, out, descriptors=["fields"], text_encoder="hashing")
     assert src.exists()
+
+
+def test_map_shards_equals_concat_tables_chunk_for_chunk(tmp_path):
+    """A stage's shards, read one at a time from the shard store into a mapped file, give Arrow's
+    own ``concat_tables`` (promoting an older shard that lacks a column), chunk for chunk, with the
+    buffers outside Arrow's allocator."""
+    from gdo.engine.store import ShardStore
+
+    rng = np.random.default_rng(3)
+    store = P._DeferredShardStore(tmp_path / "shards", "media", {"v": 1})
+    tables = []
+    for s in range(6):
+        k = int(rng.integers(0, 4000)) if s != 2 else 0
+        t = pa.table({"media_key": pa.array([f"k{s}_{i}" for i in range(k)]),
+                      "amm": pa.array(rng.random(k)),
+                      "visual": pa.array(list(rng.random((k, 8)).astype(np.float32)), pa.list_(pa.float32())),
+                      "model_emb": pa.array([[1.0, 2.0]] * k, pa.list_(pa.float32()))})
+        if s == 4:  # written by an earlier gdo, before model_emb existed
+            t = t.drop_columns(["model_emb"])
+        ShardStore.write(store, f"s{s}", t)
+        tables.append(pq.read_table(store._paths(f"s{s}")[0]))
+    refs = [store.read(f"s{s}") for s in range(6)]
+    want = pa.concat_tables(tables, promote_options="default")
+    before = pa.total_allocated_bytes()
+    got = P.map_shards(refs, tmp_path / "work" / "stage_media.arrow")
+    held = pa.total_allocated_bytes() - before
+    assert refs == [None] * 6  # released as read
+    assert got.equals(want) and got.schema.equals(want.schema)
+    for name in want.column_names:
+        assert [len(c) for c in got.column(name).chunks if len(c)] == [len(c) for c in want.column(name).chunks if len(c)]
+    assert got.column("model_emb").null_count == len(tables[4]) > 0
+    assert got.nbytes > 200_000 and held < got.nbytes / 20, (held, got.nbytes)
+    assert P.map_shards([], tmp_path / "work" / "empty.arrow").num_rows == 0
+
+
+def test_mapped_stage_tables_give_the_in_memory_bytes(real_data, tmp_path, monkeypatch):
+    """Real clips, frames and an image: with the media stage's table and the per-item visual
+    features memory-mapped (profile's default) and with them concatenated in memory as before
+    (``pa.concat_tables``), every output file is the same, byte for byte."""
+    from _descriptor_helpers import frames_of
+
+    R = real_data
+    clips = sorted((R / "open-mmlab__mmaction2").rglob("*.mp4"))[:3]
+    rows = [cand(f"v{i}", kind="video", media=[c], question="What happens?", answer="Something.")
+            for i, c in enumerate(clips)]
+    rows += [cand("f0", kind="frames", media=frames_of(R / "open-mmlab__mmaction2/tests/data/imgs"),
+                  question="Which sport?", answer="Golf."),
+             cand("i0", kind="image", media=[R / "hiyouga__LLaMA-Factory/data/mllm_demo_data/1.jpg"],
+                  question="Who?", answer="Players."),
+             cand("n0", kind="none", media=[], question="Say hi.", answer="Hi.")]
+    opts = dict(descriptors=["fields", "motion", "embeddings", "cluster", "dedup"], text_encoder="hashing",
+                k=2, shard_sizes={"media": 2, "text": 2})
+    seen = {}
+    real_visual = P.ProfileContext.visual_items.fget
+
+    def spy(self):
+        v = real_visual(self)
+        seen.setdefault("visual", type(v))
+        return v
+
+    monkeypatch.setattr(P.ProfileContext, "visual_items", property(spy))
+    a = P.profile(table([dict(r) for r in rows]), tmp_path / "mapped", **opts)
+    assert seen["visual"] is np.memmap
+
+    def in_memory(shards, dest):
+        return pa.concat_tables([s.load() if isinstance(s, P._ShardRef) else s for s in shards],
+                                promote_options="default")
+
+    monkeypatch.setattr(P, "map_shards", in_memory)
+    monkeypatch.setattr(P.ProfileContext, "_rows_matrix", lambda self, name, col, dim: P.list_to_np(col, dim))
+    b = P.profile(table([dict(r) for r in rows]), tmp_path / "memory", **opts)
+    assert a.equals(b) and a.num_rows == len(rows) >= 5
+    assert a.column("media_error").null_count == len(rows)
+    for f in ("descriptors.parquet", "media.parquet", "embeddings.parquet", "embeddings.visual.f16.npy",
+              "embeddings.text.f16.npy"):
+        assert (tmp_path / "mapped" / f).read_bytes() == (tmp_path / "memory" / f).read_bytes(), f

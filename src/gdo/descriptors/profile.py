@@ -264,6 +264,42 @@ def read_mapped(path: str | os.PathLike, columns: Sequence[str], work: Path) -> 
         return pa.ipc.open_file(mm).read_all()
 
 
+def map_shards(shards: list, dest: Path) -> pa.Table:
+    """A stage's shards (:class:`_ShardRef`, read one at a time; or tables) concatenated in order
+    as a memory-mapped Arrow IPC file ``dest``: its buffers are pages of that file, not the
+    driver's own memory (driver memory, issue 17). The same table as
+    ``pa.concat_tables(tables, promote_options="default")``, chunk for chunk (each shard's batches
+    are written as they are): a shard written by an earlier gdo that lacks a column added since
+    gets nulls there. ``shards`` is emptied as it goes.
+
+    Raises:
+        ValueError: the file cannot be written (names it and the cause: a full disk).
+        FileNotFoundError: a shard is no longer complete."""
+    if not shards:
+        return pa.table({})
+    schema = pa.unify_schemas([s.schema for s in shards], promote_options="default")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    try:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as w:
+            for i in range(len(shards)):
+                t, shards[i] = shards[i], None
+                if isinstance(t, _ShardRef):
+                    t = t.load()
+                if t.schema != schema:  # an older shard: null where it lacks a column (as concat_tables)
+                    t = pa.table([t.column(f.name) if f.name in t.column_names else pa.nulls(t.num_rows, f.type)
+                                  for f in schema], schema=schema)
+                w.write_table(t)
+                del t
+        os.replace(tmp, dest)
+    except (pa.ArrowException, OSError) as e:
+        tmp.unlink(missing_ok=True)
+        raise ValueError(f"profile's scratch file {dest} could not be written: {e}") from e
+    _release_arrow_memory()
+    with pa.memory_map(str(dest)) as mm:
+        return pa.ipc.open_file(mm).read_all()
+
+
 def _check_candidates(t: pa.Table) -> pa.Table:
     missing = [c for c in _REQUIRED if c not in t.column_names]
     if missing:
@@ -707,6 +743,31 @@ class ProfileContext:
         self._cache["text_emb"] = emb
         _release_arrow_memory()
 
+    def take_stage(self, name: str, shards: list) -> None:
+        """Set stage ``name``'s table from its shards (:class:`_ShardRef` or tables, in shard
+        order; emptied as it goes): with :attr:`work` set, memory-mapped from
+        ``work/stage_<name>.arrow`` (:func:`map_shards`), else concatenated in memory. The same
+        table either way (``StageResult.table``)."""
+        if self.work is not None:
+            self.stage_tables[name] = map_shards(shards, self.work / f"stage_{name}.arrow")
+            return
+        tables = [t.load() if isinstance(t, _ShardRef) else t for t in shards]
+        shards.clear()
+        self.stage_tables[name] = pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
+
+    def _rows_matrix(self, name: str, col: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
+        """float32 ``(len(col), dim)`` of a list column of ``dim``-vectors (:func:`list_to_np`),
+        a chunk at a time into :meth:`scratch_matrix` ``name`` when :attr:`work` is set."""
+        if self.work is None:
+            return list_to_np(col, dim)
+        out = self.scratch_matrix(name, (len(col), dim))
+        o = 0
+        for chunk in (col.chunks if isinstance(col, pa.ChunkedArray) else [col]):
+            if len(chunk):
+                out[o:o + len(chunk)] = list_to_np(chunk, dim)
+            o += len(chunk)
+        return out
+
     def scratch_matrix(self, name: str, shape: tuple[int, int]) -> np.ndarray:
         """An uninitialised float32 matrix of ``shape``: with :attr:`work` set, the memory-mapped
         file ``work/<name>.npy``, whose pages are the OS's to drop, not the driver's own memory
@@ -749,13 +810,13 @@ class ProfileContext:
     @property
     def visual_items(self) -> np.ndarray | None:
         """Per media item: the visual_hf embedding when that stage ran, else the weight-free feature."""
-        def make():
+        def make():  # a memory-mapped scratch matrix in profile (:meth:`_rows_matrix`)
             hf = self.stage_tables.get("visual_hf")
             if hf is not None:
-                arr = hf.column("emb").combine_chunks()
-                return list_to_np(arr, arr.type.list_size)
+                col = hf.column("emb")
+                return self._rows_matrix("visual_items", col, col.type.list_size)
             mt = self.media_tab
-            return list_to_np(mt.column("visual"), 160) if mt is not None else None
+            return self._rows_matrix("visual_items", mt.column("visual"), 160) if mt is not None else None
         return self._once("visual_items", make)
 
     @property
@@ -790,7 +851,7 @@ class ProfileContext:
 
 class _ShardRef:
     """A complete shard of a :class:`_DeferredShardStore`, read by :meth:`load`; ``num_rows``
-    from the Parquet footer (no data read)."""
+    and ``schema`` from the Parquet footer (no data read)."""
 
     def __init__(self, store: ShardStore, name: str):
         self._store, self._name = store, name
@@ -799,15 +860,20 @@ class _ShardRef:
     def num_rows(self) -> int:
         return pq.ParquetFile(self._store._paths(self._name)[0]).metadata.num_rows
 
+    @property
+    def schema(self) -> pa.Schema:
+        return pq.read_schema(self._store._paths(self._name)[0])
+
     def load(self) -> pa.Table:
         """The shard's table (FileNotFoundError: no longer complete, as :meth:`ShardStore.read`)."""
         return ShardStore.read(self._store, self._name)
 
 
 class _DeferredShardStore(ShardStore):
-    """The text stage's store: :meth:`read` hands back a :class:`_ShardRef`, so the stage's
-    result lists its shards without holding every shard's list column at once (driver memory,
-    issue 17: :meth:`ProfileContext.take_text` reads them one at a time)."""
+    """A stage's store in profile: :meth:`read` hands back a :class:`_ShardRef`, so the stage's
+    result lists its shards without holding every shard's table at once (driver memory, issue 17:
+    :meth:`ProfileContext.take_text` and :meth:`ProfileContext.take_stage` read them one at a
+    time)."""
 
     def read(self, name: str) -> "_ShardRef":  # type: ignore[override]
         """A reference to complete shard ``name``.
@@ -944,8 +1010,7 @@ def _profile(paths_or_candidates, out: Path, cfg: ProfileConfig, work: Path, med
             if not stage.enabled(ctx):
                 continue
             t = time.perf_counter()
-            store = (_DeferredShardStore if stage.name == "text" else ShardStore)(shard_root, stage.name,
-                                                                                 stage.store_config(ctx))
+            store = _DeferredShardStore(shard_root, stage.name, stage.store_config(ctx))
             if stage.name in ("media", "text"):
                 stage_hashes[stage.name] = store.hash
             units = range(len(ctx.item_list) if stage.unit == "media" else ctx.n)
@@ -981,7 +1046,7 @@ def _profile(paths_or_candidates, out: Path, cfg: ProfileConfig, work: Path, med
             if stage.name == "text":
                 ctx.take_text(res.tables)  # the matrix, never the list column beside it
             else:
-                ctx.stage_tables[stage.name] = res.table()
+                ctx.take_stage(stage.name, res.tables)
             del res
             _release_arrow_memory()
     finally:
