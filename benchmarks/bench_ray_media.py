@@ -5,9 +5,11 @@ workers on a local Ray sized to them), one JSON line per run, then the Ray 2-vs-
 The pool: one candidate per video file under ../shared/data/real (up to ``--videos``), profiled
 with ``descriptors=["motion", "dedup"]`` (the media stage only: decode once, motion, visual
 feature, hashes), ``--shard`` media items per shard (default 1; gdo's default is 32). Throughput = media items / wall seconds of the media
-stage (``cost.json``). For Ray, Ray is started before the run and its worker processes are
-warmed by profiling two of the clips into another folder first (a cold start of a Ray worker -- process, imports --
-takes 10-20 s on a loaded 2-core machine; it is printed as ``ray_warmup_s``), so the figure is
+stage (``cost.json``). For Ray, gdo's own local Ray (``RayExecutor``, as ``gdo profile --engine ray``
+starts it) is started and its worker processes are warmed by profiling 4 clips per worker, one per
+shard, into another folder first, so that every worker has run a task (Ray's start and a cold start of
+a Ray worker -- process, imports -- take 5-20 s; printed as ``ray_warmup_s``; a worker that ran no
+warm-up task imports gdo's media code, about 0.5 s, inside the measured run), so the figure is
 the steady-state throughput. Each measured run writes into a fresh folder: nothing is reused. Checks every run's descriptors.parquet is
 byte-identical to the first. Each measured run is its own Python process (as a user's
 ``gdo profile`` is; several Ray sessions in one process measured 3-4 s slower per run from the
@@ -71,21 +73,22 @@ def _one(a, spec: str, rep: int, tmp: Path) -> dict:
     w = int(w)
     cands = _pool(a.real, a.videos, a.copies, tmp / "links")
     warm = None
-    if engine == "ray":
-        import ray
+    executor = None
+    if engine == "ray":  # gdo's own local Ray (RayExecutor), warmed by a first profile
+        from gdo.engine.ray import RayExecutor
 
-        ray.init(num_cpus=w, include_dashboard=False, log_to_driver=False, object_store_memory=256 << 20,
-                 runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}})
+        executor = RayExecutor(workers=w)
         t0 = time.perf_counter()
-        profile(_pool(a.real, 2), tmp / f"warm_{w}_r{rep}",
-                descriptors=["motion", "dedup"], engine="ray", workers=w, shard_sizes={"media": a.shard})
+        profile(_pool(a.real, 4 * w), tmp / f"warm_{w}_r{rep}", descriptors=["motion", "dedup"], engine="ray",
+                workers=w, shard_sizes={"media": 1}, executor=executor)  # 4 one-clip shards per worker
         warm = round(time.perf_counter() - t0, 2)
     out = tmp / f"{spec.replace(':', '_')}_r{rep}"
     t0 = time.perf_counter()
-    profile(cands, out, descriptors=["motion", "dedup"], engine=engine, workers=w, shard_sizes={"media": a.shard})
+    profile(cands, out, descriptors=["motion", "dedup"], engine=engine, workers=w, shard_sizes={"media": a.shard},
+            executor=executor)
     total = time.perf_counter() - t0
-    if engine == "ray":
-        ray.shutdown()
+    if executor is not None:
+        executor.close()
     cost = json.loads((out / "cost.json").read_text())["profile"]["media"]
     return {"engine": engine, "workers": w, "repeat": rep, "media_items": cost["units"], "shard": a.shard,
             "copies": a.copies, "media_wall_s": cost["wall_s"], "items_per_s": round(cost["units"] / cost["wall_s"], 3),

@@ -206,9 +206,10 @@ def test_map_shards_equals_concat_tables_chunk_for_chunk(tmp_path):
 
 
 def test_mapped_stage_tables_give_the_in_memory_bytes(real_data, tmp_path, monkeypatch):
-    """Real clips, frames and an image: with the media stage's table and the per-item visual
-    features memory-mapped (profile's default) and with them concatenated in memory as before
-    (``pa.concat_tables``), every output file is the same, byte for byte."""
+    """Real clips, frames and an image: with the media stage's table, the per-item visual
+    features and the descriptor columns memory-mapped (profile's default) and with them in
+    memory as before (``pa.concat_tables``, ``list_to_np``, the columns as made), every output
+    file is the same, byte for byte."""
     from _descriptor_helpers import frames_of
 
     R = real_data
@@ -230,9 +231,18 @@ def test_mapped_stage_tables_give_the_in_memory_bytes(real_data, tmp_path, monke
         seen.setdefault("visual", type(v))
         return v
 
+    real_column = P.ProfileContext.scratch_column
+
+    def spy_column(self, i, arr):
+        got = real_column(self, i, arr)
+        seen.setdefault("columns", []).append((self.work / f"col_{i:04d}.arrow").exists() and got.equals(arr))
+        return got
+
     monkeypatch.setattr(P.ProfileContext, "visual_items", property(spy))
+    monkeypatch.setattr(P.ProfileContext, "scratch_column", spy_column)
     a = P.profile(table([dict(r) for r in rows]), tmp_path / "mapped", **opts)
     assert seen["visual"] is np.memmap
+    assert len(seen["columns"]) > 20 and all(seen["columns"])  # every descriptor column, mapped
 
     def in_memory(shards, dest):
         return pa.concat_tables([s.load() if isinstance(s, P._ShardRef) else s for s in shards],
@@ -240,6 +250,7 @@ def test_mapped_stage_tables_give_the_in_memory_bytes(real_data, tmp_path, monke
 
     monkeypatch.setattr(P, "map_shards", in_memory)
     monkeypatch.setattr(P.ProfileContext, "_rows_matrix", lambda self, name, col, dim: P.list_to_np(col, dim))
+    monkeypatch.setattr(P.ProfileContext, "scratch_column", lambda self, i, arr: arr)
     b = P.profile(table([dict(r) for r in rows]), tmp_path / "memory", **opts)
     assert a.equals(b) and a.num_rows == len(rows) >= 5
     assert a.column("media_error").null_count == len(rows)

@@ -768,6 +768,29 @@ class ProfileContext:
             o += len(chunk)
         return out
 
+    def scratch_column(self, i: int, arr: pa.Array) -> pa.Array:
+        """``arr`` (one contiguous array) as the memory-mapped Arrow IPC file ``work/col_<i>.arrow``
+        when :attr:`work` is set (driver memory, issue 17: the descriptor columns are file pages
+        while the next groups run and the outputs are written), else ``arr``. The same values,
+        still one contiguous array (so descriptors.parquet's pages are the same).
+
+        Raises:
+            ValueError: the file cannot be written (names it and the cause)."""
+        if self.work is None or len(arr) == 0:
+            return arr
+        self.work.mkdir(parents=True, exist_ok=True)
+        dest = self.work / f"col_{i:04d}.arrow"
+        schema = pa.schema([pa.field("c", arr.type)])
+        try:
+            with pa.OSFile(str(dest), "wb") as sink, pa.ipc.new_file(sink, schema) as w:
+                w.write_batch(pa.record_batch([arr], schema=schema))
+        except (pa.ArrowException, OSError) as e:
+            raise ValueError(f"profile's scratch file {dest} could not be written: {e}") from e
+        del arr
+        _release_arrow_memory()
+        with pa.memory_map(str(dest)) as mm:
+            return pa.ipc.open_file(mm).get_batch(0).column(0)
+
     def scratch_matrix(self, name: str, shape: tuple[int, int]) -> np.ndarray:
         """An uninitialised float32 matrix of ``shape``: with :attr:`work` set, the memory-mapped
         file ``work/<name>.npy``, whose pages are the OS's to drop, not the driver's own memory
@@ -1068,8 +1091,14 @@ def _profile(paths_or_candidates, out: Path, cfg: ProfileConfig, work: Path, med
     cols: dict[str, pa.Array] = {}
     for d in reg.descriptors:
         on = d.enabled(ctx) if d.enabled is not None else d.name in ctx.groups
-        if on:  # each group's columns become Arrow at once (lists, numpy or Arrow from the group)
-            cols.update({c: _as_column(v, types[c], c) for c, v in d.compute(ctx).items() if c in types})
+        if on:  # each group's columns become Arrow at once (lists, numpy or Arrow from the group),
+            vals = d.compute(ctx)  # then a mapped scratch file each, the group's value released
+            for c in list(vals):
+                v = vals.pop(c)
+                if c in types:
+                    cols[c] = ctx.scratch_column(len(cols), _as_column(v, types[c], c))
+                del v
+            del vals
             _release_arrow_memory()
     table = pa.table({f.name: cols[f.name] if f.name in cols else pa.nulls(ctx.n, f.type) for f in schema},
                      schema=schema)
