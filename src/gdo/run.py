@@ -165,25 +165,29 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str | None = No
     _say(progress, f"[1/5] ingest: reading {len(pools)} pool file(s)")
     t0 = time.perf_counter()
     res = stages.ingest_stage(pools, out_dir, cfg.ingest, progress=progress)
-    cands = res.candidates
+    n_cands, n_rejects, files = res.candidates.num_rows, len(res.rejects), stages.pool_files(res.stats)
+    del res  # the ingest table: profile maps candidates.parquet instead (driver memory, issue 17)
     timings["ingest"] = time.perf_counter() - t0
-    if cands.num_rows == 0:
+    if n_cands == 0:
         raise ValueError(f"no usable candidate in {pools}: every row was rejected (see {out_dir / 'rejects.jsonl'})")
-    _say(progress, f"      {cands.num_rows:,} candidates, {len(res.rejects):,} rejects "
+    _say(progress, f"      {n_cands:,} candidates, {n_rejects:,} rejects "
                    f"({timings['ingest']:.1f} s)")
 
     # 2. profile
     _say(progress, "[2/5] profile: descriptors" + (f" with model {pcfg.model}" if pcfg.model
                                                     else " (no model: model descriptors stay null)"))
     t0 = time.perf_counter()
-    stages.profile_stage(cands, out_dir, pcfg)
+    stages.profile_stage(out_dir / "candidates.parquet", out_dir, pcfg)
     timings["profile"] = time.perf_counter() - t0
     _say(progress, f"      descriptors.parquet written ({timings['profile']:.1f} s)")
 
     # 3. select
     _say(progress, f"[3/5] select: goal {scfg.goal_label}, mode {scfg.mode}, budget {scfg.budget}")
     t0 = time.perf_counter()
-    sel = stages.select_stage(stages.Candidates(cands, len(res.rejects), stages.pool_files(res.stats)), out_dir / "descriptors.parquet",
+    from gdo.pool.ingest import read_candidates
+
+    cands = read_candidates(out_dir)  # what ingest wrote (gdo select reads the same from an ingest folder)
+    sel = stages.select_stage(stages.Candidates(cands, n_rejects, files), out_dir / "descriptors.parquet",
                               out_dir, scfg)
     timings["select"] = time.perf_counter() - t0
     subset, baseline = sel.gdo_uids(), sel.baseline_uids()
@@ -209,7 +213,7 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str | None = No
     from gdo.utils.io import write_json_atomic
 
     rj = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
-    summary = run_summary(out_dir, n_candidates=cands.num_rows, n_rejects=len(res.rejects), exports=written,
+    summary = run_summary(out_dir, n_candidates=n_cands, n_rejects=n_rejects, exports=written,
                           elapsed_s=timings["total"])
     tpath = out_dir / "timings.json"
     try:
@@ -219,7 +223,7 @@ def run(pools: Sequence[str | Path], out: str | Path, *, preset: str | None = No
     write_json_atomic(tpath, {**(prev if isinstance(prev, dict) else {}), "run": {k: round(v, 3) for k, v in timings.items()}})
     if progress:
         print(summary, flush=True)
-    return RunResult(out_dir=out_dir, n_candidates=cands.num_rows, n_rejects=len(res.rejects), subset_uids=subset,
+    return RunResult(out_dir=out_dir, n_candidates=n_cands, n_rejects=n_rejects, subset_uids=subset,
                      baseline_uids=baseline, report_json=rj, exports=written, report_html=html, timings=timings,
                      summary=summary, config=cfg)
 
