@@ -233,9 +233,10 @@ def test_mapped_stage_tables_give_the_in_memory_bytes(real_data, tmp_path, monke
 
     real_column = P.ProfileContext.scratch_column
 
-    def spy_column(self, i, arr):
-        got = real_column(self, i, arr)
-        seen.setdefault("columns", []).append((self.work / f"col_{i:04d}.arrow").exists() and got.equals(arr))
+    def spy_column(self, arr):
+        got = real_column(self, arr)
+        made = self.work / f"col_{self._scratch_files:04d}.arrow"
+        seen.setdefault("columns", []).append(made.exists() and got.equals(arr))
         return got
 
     monkeypatch.setattr(P.ProfileContext, "visual_items", property(spy))
@@ -250,10 +251,89 @@ def test_mapped_stage_tables_give_the_in_memory_bytes(real_data, tmp_path, monke
 
     monkeypatch.setattr(P, "map_shards", in_memory)
     monkeypatch.setattr(P.ProfileContext, "_rows_matrix", lambda self, name, col, dim: P.list_to_np(col, dim))
-    monkeypatch.setattr(P.ProfileContext, "scratch_column", lambda self, i, arr: arr)
+    monkeypatch.setattr(P.ProfileContext, "scratch_column", lambda self, arr: arr)
     b = P.profile(table([dict(r) for r in rows]), tmp_path / "memory", **opts)
     assert a.equals(b) and a.num_rows == len(rows) >= 5
     assert a.column("media_error").null_count == len(rows)
     for f in ("descriptors.parquet", "media.parquet", "embeddings.parquet", "embeddings.visual.f16.npy",
               "embeddings.text.f16.npy"):
         assert (tmp_path / "mapped" / f).read_bytes() == (tmp_path / "memory" / f).read_bytes(), f
+
+
+def _run_script(body: str, tmp_path) -> str:
+    """Run ``body`` in a fresh interpreter (plugin registrations stay out of this process)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    tests = Path(__file__).resolve().parents[1]
+    script = f"import sys\nsys.path[:0] = [{str(tests)!r}]\n" + textwrap.dedent(body)
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res.stdout.strip().splitlines()[-1]
+
+
+def test_plugin_column_given_again_keeps_its_values(tmp_path):
+    """A plugin group that gives a built-in column again (amm) and a new one: the later values win,
+    as before the descriptor columns were mapped, and no mapped file is rewritten under another."""
+    out = _run_script(f'''
+        import json, numpy as np, pyarrow as pa, pyarrow.parquet as pq
+        import gdo.descriptors.groups
+        from gdo.descriptors.registry import Descriptor, register
+        from gdo.descriptors.profile import profile
+        from _descriptor_helpers import cand, table
+        register(Descriptor(name="myplug", columns={{"amm": pa.float64(), "my_score": pa.float64()}}, needs=(),
+                            compute=lambda ctx: {{"amm": np.full(ctx.n, 7.0), "my_score": np.arange(ctx.n, dtype=np.float64)}},
+                            enabled=lambda ctx: True))
+        rows = [cand(f"t{{i}}", kind="none", media=[], question=f"Why {{i}}?", answer=f"Because {{i}}.") for i in range(30)]
+        t = profile(table(rows), {str(tmp_path / "o")!r}, text_encoder="hashing", progress=False)
+        f = pq.read_table({str(tmp_path / "o" / "descriptors.parquet")!r})
+        print(json.dumps({{"amm": t.column("amm").to_pylist(), "file_amm": f.column("amm").to_pylist(),
+                          "score": f.column("my_score").to_pylist()}}))
+    ''', tmp_path)
+    import json
+
+    got = json.loads(out)
+    assert got["amm"] == got["file_amm"] == [7.0] * 30
+    assert got["score"] == [float(i) for i in range(30)]
+
+
+def test_plugin_dictionary_media_column_over_several_shards(real_data, tmp_path):
+    """A media plugin with a dictionary-typed column: each media shard carries its own dictionary,
+    which one Arrow IPC file cannot hold; the stage table is then concatenated in memory."""
+    out = _run_script(f'''
+        import json, pyarrow as pa, pyarrow.parquet as pq
+        from pathlib import Path
+        import gdo.descriptors.groups
+        from gdo.descriptors.registry import MediaDescriptor, register
+        from gdo.descriptors.profile import profile
+        from _descriptor_helpers import cand, table
+        register(MediaDescriptor(name="label", columns=(("label", pa.dictionary(pa.int32(), pa.string())),),
+                                 compute=lambda kind, frames: {{"label": "moving" if kind == "video" else "still"}},
+                                 default=lambda: {{"label": None}}))
+        R = Path({str(real_data)!r})
+        clips = sorted((R / "open-mmlab__mmaction2").rglob("*.mp4"))[:2]
+        rows = [cand(f"v{{i}}", kind="video", media=[c]) for i, c in enumerate(clips)]
+        rows.append(cand("i0", kind="image", media=[R / "hiyouga__LLaMA-Factory/data/mllm_demo_data/1.jpg"]))
+        profile(table(rows), {str(tmp_path / "o")!r}, descriptors=["fields", "motion"], text_encoder="hashing",
+                shard_sizes={{"media": 1}}, progress=False)
+        print(json.dumps(pq.read_table({str(tmp_path / "o" / "media.parquet")!r}).column("label").to_pylist()))
+    ''', tmp_path)
+    import json
+
+    assert json.loads(out) == ["moving", "moving", "still"]
+    assert not P.work_dir(tmp_path / "o").exists()
+
+
+def test_map_shards_missing_shard_is_file_not_found(tmp_path):
+    from gdo.engine.store import ShardStore
+
+    store = P._DeferredShardStore(tmp_path / "shards", "media", {"v": 1})
+    ShardStore.write(store, "s0", pa.table({"a": [1, 2]}))
+    ref = store.read("s0")
+    for f in store.dir.glob("s0*"):
+        if f.suffix != ".parquet":
+            f.unlink()  # the completion marker gone: the shard is no longer complete
+    with pytest.raises(FileNotFoundError, match="not complete"):
+        P.map_shards([ref], tmp_path / "work" / "x.arrow")
+    assert not (tmp_path / "work" / "x.arrow.tmp").exists()

@@ -48,6 +48,18 @@ for _name in _COMMAND_MODULES:
     importlib.import_module(f"gdo.cli.{_name}").register(app)
 
 
+def _terminated(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
-    """Entry point of the ``gdo`` console script."""
+    """Entry point of the ``gdo`` console script. SIGTERM (``kill``, a preempted job) ends it as
+    Ctrl-C does, through the commands' cleanup (profile removes its scratch folder; finished shards
+    stay for the resume), with exit status 143."""
+    import signal
+
+    try:
+        signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # pragma: no cover - not the main thread
+        pass
     app()

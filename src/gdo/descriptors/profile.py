@@ -29,13 +29,17 @@ per stage goes to ``OUT/cost.json``, equally non-deterministic).
 
 Driver memory (issue 17): a candidates.parquet (given, or written by the ingest of pool files)
 is read :data:`_MAP_BATCH` rows at a time into an uncompressed Arrow copy that is memory-mapped
-(:func:`read_mapped`; the media items' paths are read from it by row), the text stage's
-``(n, 384)`` float32 matrix is a memory-mapped ``.npy``, and so is the embedding store's
-per-candidate visual column while it is written, all under ``OUT/.gdo/work/<pid>`` (removed
-when profile returns, fails or is interrupted; after a killed run, at the start of the next one;
-an input inside that folder is refused): their pages are the OS's to
-drop under pressure, not the driver's own memory. The disk they take: about the used candidate
-columns uncompressed plus (384 + D) x 4 bytes per candidate.
+(:func:`read_mapped`; the media items' paths are read from it by row); each stage's table is
+read shard by shard into a memory-mapped Arrow file (:func:`map_shards`); the text stage's
+``(n, 384)`` float32 matrix and the per-item visual matrix are memory-mapped ``.npy`` files, and
+so is the embedding store's per-candidate visual column while it is written; every descriptor
+column is a memory-mapped Arrow file as soon as its group made it
+(:meth:`ProfileContext.scratch_column`). All live under ``OUT/.gdo/work/<pid>`` (removed when
+profile returns, fails or is interrupted, and on SIGTERM from the CLI; after a killed run, at the
+start of the next one; an input inside that folder is refused): their pages are the OS's to drop
+under pressure, not the driver's own memory. The disk they take: about the used candidate columns
+uncompressed, plus (384 + D) x 4 bytes and the descriptor row per candidate, plus the stage tables
+(about 4.7 KB per candidate on a generated pool).
 
 Modes: ``default`` buckets duration by the native frame count, detects MCQ options properly,
 uses the TNC judge for the temporal category when the model ran, and scales cluster distances;
@@ -270,7 +274,9 @@ def map_shards(shards: list, dest: Path) -> pa.Table:
     driver's own memory (driver memory, issue 17). The same table as
     ``pa.concat_tables(tables, promote_options="default")``, chunk for chunk (each shard's batches
     are written as they are): a shard written by an earlier gdo that lacks a column added since
-    gets nulls there. ``shards`` is emptied as it goes.
+    gets nulls there. ``shards`` is emptied as it goes. A stage with a dictionary column (a
+    plugin's; each shard may carry its own dictionary, which one IPC file cannot hold) is
+    concatenated in memory instead.
 
     Raises:
         ValueError: the file cannot be written (names it and the cause: a full disk).
@@ -278,6 +284,10 @@ def map_shards(shards: list, dest: Path) -> pa.Table:
     if not shards:
         return pa.table({})
     schema = pa.unify_schemas([s.schema for s in shards], promote_options="default")
+    if any(pa.types.is_dictionary(f.type) for f in schema):  # a plugin's: each shard may carry its own
+        tables = [t.load() if isinstance(t, _ShardRef) else t for t in shards]  # dictionary, which one
+        shards.clear()  # IPC file cannot hold: concatenated in memory, as before
+        return pa.concat_tables(tables, promote_options="default")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".tmp")
     try:
@@ -292,6 +302,9 @@ def map_shards(shards: list, dest: Path) -> pa.Table:
                 w.write_table(t)
                 del t
         os.replace(tmp, dest)
+    except FileNotFoundError:  # a shard no longer complete (ShardStore.read)
+        tmp.unlink(missing_ok=True)
+        raise
     except (pa.ArrowException, OSError) as e:
         tmp.unlink(missing_ok=True)
         raise ValueError(f"profile's scratch file {dest} could not be written: {e}") from e
@@ -494,6 +507,7 @@ class ProfileContext:
         self.stage_tables: dict[str, pa.Table] = {}
         #: scratch folder for file-backed matrices (:meth:`scratch_matrix`); None keeps them in memory
         self.work: Path | None = work
+        self._scratch_files = 0
         self.info: dict[str, Any] = {}
         self._cache: dict[str, Any] = {}
 
@@ -768,18 +782,20 @@ class ProfileContext:
             o += len(chunk)
         return out
 
-    def scratch_column(self, i: int, arr: pa.Array) -> pa.Array:
-        """``arr`` (one contiguous array) as the memory-mapped Arrow IPC file ``work/col_<i>.arrow``
-        when :attr:`work` is set (driver memory, issue 17: the descriptor columns are file pages
-        while the next groups run and the outputs are written), else ``arr``. The same values,
-        still one contiguous array (so descriptors.parquet's pages are the same).
+    def scratch_column(self, arr: pa.Array) -> pa.Array:
+        """``arr`` (one contiguous array) as a new memory-mapped Arrow IPC file ``work/col_<k>.arrow``
+        (``k`` counts the calls: a file is never rewritten while mapped) when :attr:`work` is set
+        (driver memory, issue 17: the descriptor columns are file pages while the next groups run
+        and the outputs are written), else ``arr``. The same values, still one contiguous array (so
+        descriptors.parquet's pages are the same).
 
         Raises:
             ValueError: the file cannot be written (names it and the cause)."""
         if self.work is None or len(arr) == 0:
             return arr
         self.work.mkdir(parents=True, exist_ok=True)
-        dest = self.work / f"col_{i:04d}.arrow"
+        self._scratch_files += 1
+        dest = self.work / f"col_{self._scratch_files:04d}.arrow"
         schema = pa.schema([pa.field("c", arr.type)])
         try:
             with pa.OSFile(str(dest), "wb") as sink, pa.ipc.new_file(sink, schema) as w:
@@ -1095,8 +1111,8 @@ def _profile(paths_or_candidates, out: Path, cfg: ProfileConfig, work: Path, med
             vals = d.compute(ctx)  # then a mapped scratch file each, the group's value released
             for c in list(vals):
                 v = vals.pop(c)
-                if c in types:
-                    cols[c] = ctx.scratch_column(len(cols), _as_column(v, types[c], c))
+                if c in types:  # a column given again (a plugin's) replaces the earlier one, in a new file
+                    cols[c] = ctx.scratch_column(_as_column(v, types[c], c))
                 del v
             del vals
             _release_arrow_memory()

@@ -10,6 +10,7 @@ unguarded ``__main__``; workers run OpenCV/PyAV code only, never torch), else ``
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Callable, Iterator, Sequence
 
 
@@ -27,6 +28,23 @@ def init_worker() -> None:
         cv2.setNumThreads(1)
     except ImportError:  # pragma: no cover
         pass
+
+
+def _pool_worker(parent: int) -> None:
+    """Initializer of a pool worker: :func:`init_worker`, and on Linux the worker is killed when
+    the process that started it dies (``PR_SET_PDEATHSIG``): a driver killed with ``kill -9``
+    would otherwise leave its workers blocked on the task pipe for ever."""
+    init_worker()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover
+            return
+        if os.getppid() != parent:  # it died before the call
+            os._exit(1)
 
 
 def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], workers: int = 1,
@@ -80,20 +98,24 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], workers: int = 1,
         method = os.environ.get("GDO_MP_START") or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         ctx = mp.get_context(method)
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
-                                 initializer=init_worker) as ex:
+                                 initializer=_pool_worker, initargs=(os.getpid(),)) as ex:
             pending = {}
             nxt = 0
             window = 4 * workers
-            while nxt < len(tasks) or pending:
-                while nxt < len(tasks) and len(pending) < window:
-                    pending[ex.submit(fn, tasks[nxt])] = nxt
-                    nxt += 1
-                finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                for f in sorted(finished, key=lambda f: pending[f]):
-                    i = pending.pop(f)
-                    r = f.result()
-                    _tick(i)
-                    yield i, r
+            try:
+                while nxt < len(tasks) or pending:
+                    while nxt < len(tasks) and len(pending) < window:
+                        pending[ex.submit(fn, tasks[nxt])] = nxt
+                        nxt += 1
+                    finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                    for f in sorted(finished, key=lambda f: pending[f]):
+                        i = pending.pop(f)
+                        r = f.result()
+                        _tick(i)
+                        yield i, r
+            except BaseException:  # an error, Ctrl-C, SIGTERM, the caller stopping: queued tasks are
+                ex.shutdown(wait=False, cancel_futures=True)  # dropped, running ones end (one shard each)
+                raise
     finally:
         if bar is not None:
             bar.close()
