@@ -97,3 +97,19 @@ def test_sigterm_ends_profile_with_its_scratch_removed(real_data, tmp_path):
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (out / "descriptors.parquet").exists() and not work.exists()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_pool_runs_under_every_start_method(method, monkeypatch):
+    """The workers' initializer (death signal tied to the process that started them: the driver,
+    or the fork server) lets every ``GDO_MP_START`` method run its tasks."""
+    import math
+    import multiprocessing as mp
+
+    from gdo.engine.local import run_tasks
+
+    if method not in mp.get_all_start_methods():
+        pytest.skip(f"{method} not available here")
+    monkeypatch.setenv("GDO_MP_START", method)
+    got = dict(run_tasks(math.sqrt, [4.0, 9.0, 16.0, 25.0, 36.0], workers=2))
+    assert got == {0: 2.0, 1: 3.0, 2: 4.0, 3: 5.0, 4: 6.0}

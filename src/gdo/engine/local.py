@@ -30,12 +30,14 @@ def init_worker() -> None:
         pass
 
 
-def _pool_worker(parent: int) -> None:
+def _pool_worker() -> None:
     """Initializer of a pool worker: :func:`init_worker`, and on Linux the worker is killed when
-    the process that started it dies (``PR_SET_PDEATHSIG``): a driver killed with ``kill -9``
-    would otherwise leave its workers blocked on the task pipe for ever."""
+    the process that started it dies (``PR_SET_PDEATHSIG``; the driver, or with
+    ``GDO_MP_START=forkserver`` the fork server, which ends with the driver): a driver killed with
+    ``kill -9`` would otherwise leave its workers blocked on the task pipe for ever."""
     init_worker()
     if sys.platform.startswith("linux"):
+        parent = os.getppid()
         try:
             import ctypes
             import signal
@@ -98,7 +100,7 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], workers: int = 1,
         method = os.environ.get("GDO_MP_START") or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         ctx = mp.get_context(method)
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
-                                 initializer=_pool_worker, initargs=(os.getpid(),)) as ex:
+                                 initializer=_pool_worker) as ex:
             pending = {}
             nxt = 0
             window = 4 * workers
