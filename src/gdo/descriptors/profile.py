@@ -247,25 +247,49 @@ def read_mapped(path: str | os.PathLike, columns: Sequence[str], work: Path) -> 
     # group of a Parquet file written in pieces may carry its own
     plain = [f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in src]
     schema = pa.schema(plain, metadata=pf.schema_arrow.metadata)
-    work.mkdir(parents=True, exist_ok=True)
-    dest = work / (Path(path).stem + ".arrow")
+    def batches():
+        for batch in pf.iter_batches(batch_size=_MAP_BATCH, columns=cols):
+            if batch.schema != schema:
+                batch = pa.RecordBatch.from_arrays(
+                    [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in batch.columns],
+                    schema=schema)
+            yield batch
+
+    return _write_mapped(work / (Path(path).stem + ".arrow"), schema, batches(), f"{path}: its columns {cols}")
+
+
+def _write_mapped(dest: Path, schema: pa.Schema, parts, what: str) -> pa.Table:
+    """Write ``parts`` (record batches or tables, each as it is: their chunks stay) as the Arrow
+    IPC file ``dest`` (atomically, through ``dest.tmp``) and return it memory-mapped: its buffers
+    are pages of that file, not the driver's own memory (issue 17).
+
+    Raises:
+        ValueError: the file cannot be written (``what`` names the input; the cause: a full disk,
+        a column Arrow IPC cannot hold). FileNotFoundError from ``parts`` passes through."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".tmp")
     try:
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as w:
-            for batch in pf.iter_batches(batch_size=_MAP_BATCH, columns=cols):
-                if batch.schema != schema:
-                    batch = pa.RecordBatch.from_arrays(
-                        [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in batch.columns],
-                        schema=schema)
-                w.write_batch(batch)
+            for part in parts:
+                (w.write_table if isinstance(part, pa.Table) else w.write_batch)(part)
         os.replace(tmp, dest)
+    except FileNotFoundError:  # an input gone (a shard no longer complete)
+        tmp.unlink(missing_ok=True)
+        raise
     except (pa.ArrowException, OSError) as e:
         tmp.unlink(missing_ok=True)
-        raise ValueError(f"{path}: its columns {cols} could not be copied to profile's scratch file {dest}: "
-                         f"{e}") from e
+        raise ValueError(f"{what} could not be written to profile's scratch file {dest}: {e}") from e
     _release_arrow_memory()
     with pa.memory_map(str(dest)) as mm:
         return pa.ipc.open_file(mm).read_all()
+
+
+def _concat_shards(shards: list) -> pa.Table:
+    """A stage's shards (:class:`_ShardRef` or tables) concatenated in memory (``shards`` emptied),
+    a shard lacking a column null there; an empty table for no shard."""
+    tables = [t.load() if isinstance(t, _ShardRef) else t for t in shards]
+    shards.clear()
+    return pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
 
 
 def map_shards(shards: list, dest: Path) -> pa.Table:
@@ -285,32 +309,19 @@ def map_shards(shards: list, dest: Path) -> pa.Table:
         return pa.table({})
     schema = pa.unify_schemas([s.schema for s in shards], promote_options="default")
     if any(pa.types.is_dictionary(f.type) for f in schema):  # a plugin's: each shard may carry its own
-        tables = [t.load() if isinstance(t, _ShardRef) else t for t in shards]  # dictionary, which one
-        shards.clear()  # IPC file cannot hold: concatenated in memory, as before
-        return pa.concat_tables(tables, promote_options="default")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".tmp")
-    try:
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as w:
-            for i in range(len(shards)):
-                t, shards[i] = shards[i], None
-                if isinstance(t, _ShardRef):
-                    t = t.load()
-                if t.schema != schema:  # an older shard: null where it lacks a column (as concat_tables)
-                    t = pa.table([t.column(f.name) if f.name in t.column_names else pa.nulls(t.num_rows, f.type)
-                                  for f in schema], schema=schema)
-                w.write_table(t)
-                del t
-        os.replace(tmp, dest)
-    except FileNotFoundError:  # a shard no longer complete (ShardStore.read)
-        tmp.unlink(missing_ok=True)
-        raise
-    except (pa.ArrowException, OSError) as e:
-        tmp.unlink(missing_ok=True)
-        raise ValueError(f"profile's scratch file {dest} could not be written: {e}") from e
-    _release_arrow_memory()
-    with pa.memory_map(str(dest)) as mm:
-        return pa.ipc.open_file(mm).read_all()
+        return _concat_shards(shards)  # dictionary, which one IPC file cannot hold: in memory, as before
+
+    def tables():
+        for i in range(len(shards)):
+            t, shards[i] = shards[i], None
+            if isinstance(t, _ShardRef):
+                t = t.load()
+            if t.schema != schema:  # an older shard: null where it lacks a column (as concat_tables)
+                t = pa.table([t.column(f.name) if f.name in t.column_names else pa.nulls(t.num_rows, f.type)
+                              for f in schema], schema=schema)
+            yield t
+
+    return _write_mapped(dest, schema, tables(), "a stage's shards")
 
 
 def _check_candidates(t: pa.Table) -> pa.Table:
@@ -762,12 +773,8 @@ class ProfileContext:
         order; emptied as it goes): with :attr:`work` set, memory-mapped from
         ``work/stage_<name>.arrow`` (:func:`map_shards`), else concatenated in memory. The same
         table either way (``StageResult.table``)."""
-        if self.work is not None:
-            self.stage_tables[name] = map_shards(shards, self.work / f"stage_{name}.arrow")
-            return
-        tables = [t.load() if isinstance(t, _ShardRef) else t for t in shards]
-        shards.clear()
-        self.stage_tables[name] = pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
+        self.stage_tables[name] = (map_shards(shards, self.work / f"stage_{name}.arrow") if self.work is not None
+                                   else _concat_shards(shards))
 
     def _rows_matrix(self, name: str, col: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
         """float32 ``(len(col), dim)`` of a list column of ``dim``-vectors (:func:`list_to_np`),
@@ -793,19 +800,12 @@ class ProfileContext:
             ValueError: the file cannot be written (names it and the cause)."""
         if self.work is None or len(arr) == 0:
             return arr
-        self.work.mkdir(parents=True, exist_ok=True)
         self._scratch_files += 1
-        dest = self.work / f"col_{self._scratch_files:04d}.arrow"
         schema = pa.schema([pa.field("c", arr.type)])
-        try:
-            with pa.OSFile(str(dest), "wb") as sink, pa.ipc.new_file(sink, schema) as w:
-                w.write_batch(pa.record_batch([arr], schema=schema))
-        except (pa.ArrowException, OSError) as e:
-            raise ValueError(f"profile's scratch file {dest} could not be written: {e}") from e
+        batch = pa.record_batch([arr], schema=schema)
         del arr
-        _release_arrow_memory()
-        with pa.memory_map(str(dest)) as mm:
-            return pa.ipc.open_file(mm).get_batch(0).column(0)
+        t = _write_mapped(self.work / f"col_{self._scratch_files:04d}.arrow", schema, [batch], "a descriptor column")
+        return t.column(0).chunk(0)
 
     def scratch_matrix(self, name: str, shape: tuple[int, int]) -> np.ndarray:
         """An uninitialised float32 matrix of ``shape``: with :attr:`work` set, the memory-mapped
